@@ -1,0 +1,250 @@
+"""Image in, faces with ages out: detection, alignment and the age network together.
+
+Both the service and `python -m training predict` use this class, so a photo gets
+the same answer whichever door it comes through.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .age_model import ModelConfig, decode_output, normalise
+from .align import align_face, crop_scale
+from .checkpoint import CheckpointMetadata, load_checkpoint
+from .decode import DecodedImage
+from .detector import Detection, FaceDetector
+
+
+@dataclass
+class FaceResult:
+    box: list[float]
+    score: float
+    landmarks: list[list[float]]
+    age: float
+    age_interval: list[float] | None = None
+
+
+@dataclass
+class Prediction:
+    faces: list[FaceResult]
+    truncated: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto`, `cpu`, `cuda` or `cuda:N`; asking for CUDA where there is none is an error."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device '{name}' was requested but CUDA is not available on this machine")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device '{name}' was requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return device
+    raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16")
+
+
+def resolve_runtime(name: str, device: torch.device) -> str:
+    """`auto` is ONNX Runtime on CPU (fastest measured there) and fp16 torch on CUDA."""
+    name = (name or "auto").strip().lower()
+    if name not in RUNTIMES:
+        raise ValueError(f"unknown age-model runtime {name!r}; use one of {', '.join(RUNTIMES)}")
+    if name == "auto":
+        return "onnx" if device.type == "cpu" else "torch-fp16"
+    if name == "onnx" and device.type != "cpu":
+        raise ValueError("runtime 'onnx' runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
+    if name == "torch-fp16" and device.type != "cuda":
+        raise ValueError("runtime 'torch-fp16' needs a CUDA device")
+    return name
+
+
+def export_onnx(model: torch.nn.Module, input_size: int) -> bytes:
+    """The loaded network as an in-memory ONNX graph with a free batch dimension.
+
+    Built at start-up from the checkpoint just loaded, so there is no second model
+    file to keep in step with the weights.
+    """
+    import io
+    import warnings
+
+    model = model.to(memory_format=torch.contiguous_format)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 3, input_size, input_size),),
+            buffer,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+class AgeEstimator:
+    """The ResNet-50 age model, loaded once, answering batches of aligned crops.
+
+    `runtime` picks the engine for the same weights: `torch` (fp32 eager, the
+    reference), `onnx` (ONNX Runtime, CPU) or `torch-fp16` (CUDA); `auto` takes
+    the fastest for the device. Preprocessing always comes from the checkpoint.
+    `threads` bounds ONNX Runtime's intra-op threads (0: one per core); `spinning`
+    lets its idle threads busy-wait (off: they would steal the cores that decoding
+    and detection need between batches).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        device: str = "auto",
+        flip: bool = True,
+        batch_size: int = 32,
+        runtime: str = "auto",
+        threads: int = 0,
+        spinning: bool = False,
+    ):
+        self.device = resolve_device(device)
+        self.runtime = resolve_runtime(runtime, self.device)
+        self.model, self.metadata = load_checkpoint(checkpoint, self.device)
+        self.flip = flip
+        self.batch_size = max(1, int(batch_size))
+        self._session = None
+        if self.runtime == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = max(0, int(threads))
+            options.inter_op_num_threads = 1
+            if not spinning:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            graph = export_onnx(self.model, self.metadata.model.input_size)
+            self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            self.model = None  # ONNX Runtime holds its own copy of the weights
+        elif self.runtime == "torch-fp16":
+            self.model = self.model.half().to(memory_format=torch.channels_last)
+        elif self.device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.metadata.model
+
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        cfg = self.metadata.model
+        return align_face(image, landmarks, cfg.template, cfg.input_size)
+
+    def needs_more_pixels(self, landmarks: np.ndarray) -> bool:
+        """Whether the crop of this face would be upsampled from the given image."""
+        cfg = self.metadata.model
+        return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
+
+    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits for a normalised N x 3 x S x S float batch, in the chosen runtime."""
+        if self._session is not None:
+            out = self._session.run(None, {"input": inputs.numpy()})[0]
+            return torch.from_numpy(out)
+        if self.runtime == "torch-fp16":
+            inputs = inputs.half()
+        return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
+
+    @torch.inference_mode()
+    def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ages (N,) and intervals (N, 2) or None for uint8 N x S x S x 3 aligned crops."""
+        cfg = self.metadata.model
+        ages, intervals = [], []
+        for start in range(0, len(crops), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
+            inputs = normalise(batch.to(self.device), cfg)
+            count = len(inputs)
+            if self.flip:
+                # Both views in one forward pass: one call, a fuller batch.
+                logits = self._logits(torch.cat([inputs, torch.flip(inputs, dims=[3])]))
+                logits = (logits[:count] + logits[count:]) / 2
+            else:
+                logits = self._logits(inputs.contiguous())
+            out = decode_output(logits, cfg)
+            ages.append(out.age.cpu().numpy())
+            if out.interval is not None:
+                intervals.append(out.interval.cpu().numpy())
+        if not ages:
+            return np.zeros(0, np.float32), (np.zeros((0, 2), np.float32) if cfg.gives_interval else None)
+        return np.concatenate(ages), (np.concatenate(intervals) if intervals else None)
+
+
+class FacePipeline:
+    """Detect every face, align each one exactly as training did, and age them in one batch."""
+
+    def __init__(self, detector: FaceDetector, estimator: AgeEstimator, max_faces: int = 100):
+        self.detector = detector
+        self.estimator = estimator
+        self.max_faces = max_faces
+
+    @property
+    def metadata(self) -> CheckpointMetadata:
+        return self.estimator.metadata
+
+    def __call__(self, image: np.ndarray | DecodedImage) -> Prediction:
+        """Faces with ages, in full-resolution coordinates of the upright image.
+
+        Given a reduced `DecodedImage`, detection runs on the reduced copy; a face
+        whose crop would be upsampled from it is cropped from the full-resolution
+        pixels instead, so small faces lose nothing.
+        """
+        t0 = time.perf_counter()
+        decoded = image if isinstance(image, DecodedImage) else None
+        pixels = decoded.pixels if decoded is not None else image
+        sx, sy = decoded.scale_xy if decoded is not None else (1.0, 1.0)
+        detections: list[Detection] = self.detector.detect(pixels)
+        truncated = len(detections) > self.max_faces
+        if truncated:
+            detections = sorted(detections, key=lambda d: d.area, reverse=True)[: self.max_faces]
+        t1 = time.perf_counter()
+        to_full = np.array([sx, sy], dtype=np.float32)
+        faces: list[FaceResult] = []
+        if detections:
+            full: np.ndarray | None = None
+            crops = []
+            for d in detections:
+                if decoded is not None and decoded.reduced and self.estimator.needs_more_pixels(d.landmarks):
+                    if full is None:
+                        full = decoded.full_resolution()
+                    crops.append(self.estimator.align(full, d.landmarks / to_full))
+                else:
+                    crops.append(self.estimator.align(pixels, d.landmarks))
+            ages, intervals = self.estimator.predict_crops(np.stack(crops))
+            for i, d in enumerate(detections):
+                box = d.box / np.tile(to_full, 2)
+                landmarks = d.landmarks / to_full
+                faces.append(
+                    FaceResult(
+                        box=[round(float(v), 1) for v in box],
+                        score=round(float(d.score), 4),
+                        landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in landmarks],
+                        age=round(float(ages[i]), 1),
+                        age_interval=None
+                        if intervals is None
+                        else [float(intervals[i][0]), float(intervals[i][1])],
+                    )
+                )
+        t2 = time.perf_counter()
+        return Prediction(
+            faces=faces,
+            truncated=truncated,
+            timings_ms={"detect": round((t1 - t0) * 1000, 1), "age": round((t2 - t1) * 1000, 1)},
+        )
