@@ -1,0 +1,57 @@
+"""Experiment configs: TOML file, then command-line overrides; typos are errors, not silent defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from training_testdata import REPO
+
+from training.cli import build_parser
+from training.config import load_config, to_toml
+
+COMMANDS = (
+    "prepare",
+    "train",
+    "evaluate",
+    "predict",
+    "template",
+    "pack",
+    "unpack",
+    "split-file",
+    "join-file",
+)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "training" / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_load_and_round_trip(path: Path) -> None:
+    config = load_config(path)
+    assert config.model.head in ("bins", "l1", "mse") and config.optim.epochs > 0
+    assert tomllib.loads(to_toml(config.to_dict())) == config.to_dict()
+
+
+def test_overrides_are_typed_and_checked() -> None:
+    config = load_config(
+        REPO / "training/configs/gpu-default.toml",
+        ["optim.epochs=3", "augment.flip=false", "optim.lr=5e-4", "data.prepared=/x"],
+    )
+    assert config.optim.epochs == 3 and config.augment.flip is False and config.optim.lr == 5e-4
+    assert config.data.prepared == "/x" and config.model.input_size == 112
+    with pytest.raises(ValueError, match=r"unknown config key optim\.epoch"):
+        load_config(None, ["optim.epoch=3"])
+    with pytest.raises(ValueError, match="unknown config section"):
+        load_config(None, ["optimiser.lr=1"])
+    with pytest.raises(ValueError, match=r"section\.key=value"):
+        load_config(None, ["epochs=3"])
+    with pytest.raises(ValueError, match="not a boolean"):
+        load_config(None, ["augment.flip=maybe"])
+    with pytest.raises(ValueError):
+        load_config(None, ["optim.epochs=many"])
+
+
+def test_cli_lists_every_command(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert all(command in text for command in COMMANDS)

@@ -1,0 +1,57 @@
+"""The three heads train and decode; balancing and augmentation do what the config says."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inference_service.vision.age_model import ModelConfig, build_model, decode_output
+from training.config import AugmentConfig, OptimConfig
+from training.data import augment, capped_indices, lds_weights
+from training.losses import age_loss, soft_labels
+
+
+@pytest.mark.parametrize("head", ["bins", "l1", "mse"])
+def test_each_head_gives_a_loss_that_training_lowers(head: str) -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(head=head, input_size=32)
+    model = build_model(cfg)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 101 if head == "bins" else 1)
+    features, ages = torch.randn(8, 2048), torch.tensor([1.0, 5, 20, 33, 47, 60, 75, 90])
+    optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(10):
+        loss = age_loss(model.fc(features), ages, cfg, OptimConfig())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+    out = decode_output(model.fc(features), cfg)
+    assert out.age.shape == (8,) and (out.interval is not None) == (head == "bins")
+    assert ((out.age >= 0) & (out.age <= 100)).all()
+
+
+def test_soft_labels_are_distributions_centred_on_the_age() -> None:
+    cfg = ModelConfig()
+    labels = soft_labels(torch.tensor([0.0, 30.0, 100.0]), cfg, sigma=2.0)
+    assert torch.allclose(labels.sum(1), torch.ones(3)) and labels[1].argmax() == 30
+    assert soft_labels(torch.tensor([30.4]), cfg, sigma=0)[0, 30] == 1
+
+
+def test_cap_and_lds_balance_the_ages() -> None:
+    ages = torch.tensor([30.0] * 50 + [80.0] * 5)
+    picked = capped_indices(ages, cap=10, generator=torch.Generator().manual_seed(0))
+    assert (ages[picked] == 30).sum() == 10 and (ages[picked] == 80).sum() == 5
+    weights = lds_weights(ages, sigma=2.0, age_max=100)
+    assert weights.mean() == pytest.approx(1.0) and weights[-1] > 5 * weights[0]
+
+
+def test_augment_keeps_shape_and_range_and_can_be_switched_off() -> None:
+    batch = torch.rand(6, 3, 32, 32)
+    out = augment(batch.clone(), AugmentConfig(), torch.Generator().manual_seed(0))
+    assert out.shape == batch.shape and out.min() >= 0 and out.max() <= 1 and not torch.equal(out, batch)
+    off = AugmentConfig(
+        flip=False, rotate_deg=0, scale=0, translate=0, brightness=0, contrast=0, saturation=0, grayscale_p=0
+    )
+    assert torch.equal(augment(batch.clone(), off), batch)

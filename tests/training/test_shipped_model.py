@@ -1,0 +1,57 @@
+"""The checkpoint in models/ loads, describes itself as the service expects, and scores as its card says.
+
+models/model-card.json holds the figure the README's model card quotes: MAE on the 300
+age-stratified chips of our own test split listed in models/test-300.txt, measured
+through detect + align + predict (the service's path). Replace both when the model changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from training_testdata import REPO, UTKFACE
+
+from inference_service.vision.age_model import HEADS
+from inference_service.vision.checkpoint import load_checkpoint, read_metadata
+from training.evaluate import evaluate_photos, read_name_list, select
+from training.sources.utkface import iter_samples
+
+pytestmark = pytest.mark.slow
+CHECKPOINT = REPO / "models" / "age-resnet50.safetensors"
+CARD = json.loads((REPO / "models" / "model-card.json").read_text())
+TEST_LIST = REPO / "models" / "test-300.txt"
+
+
+def test_shipped_checkpoint_loads_with_sane_metadata() -> None:
+    assert CHECKPOINT.stat().st_size < 50 * 10**6
+    model, meta = load_checkpoint(CHECKPOINT)
+    cfg = meta.model
+    assert cfg.arch == "resnet50" and cfg.head in HEADS
+    assert 32 <= cfg.input_size <= 256 and cfg.input_size % 8 == 0
+    assert all(0 < m < 1 for m in cfg.mean) and all(0 < s < 1 for s in cfg.std)
+    xs = [x for x, _ in cfg.template]
+    ys = [y for _, y in cfg.template]
+    assert all(0 < v < 1 for v in xs + ys)
+    assert xs[0] < xs[2] < xs[1] and xs[3] < xs[4] and ys[0] < ys[2] < ys[3]  # eyes, nose, mouth in order
+    assert (cfg.age_min, cfg.age_max) == (0, 100) and 0 < cfg.interval_mass < 1
+    assert re.fullmatch(r"\d+\.\d+\.\d+([-+][\w.-]+)?", meta.version), meta.version
+    assert meta.version == CARD["model_version"], "models/model-card.json describes another checkpoint"
+    assert sum(p.numel() for p in model.parameters()) > 23_000_000
+
+
+def test_test_list_is_fixed_stratified_and_from_the_test_split() -> None:
+    names = read_name_list(TEST_LIST)
+    assert len(names) == len(set(names)) == 300
+    ages = sorted(int(re.match(r"\s*(\d+)", n).group(1)) for n in names)
+    assert ages[0] <= 2 and ages[-1] >= 80 and sum(a <= 12 for a in ages) >= 30
+    trained_on = read_metadata(CHECKPOINT).data.get("prepared")
+    assert trained_on is None or "utkface" in trained_on
+
+
+def test_mae_on_the_fixed_300_chips_matches_the_model_card() -> None:
+    samples = select(iter_samples(UTKFACE), read_name_list(TEST_LIST))
+    result = evaluate_photos(CHECKPOINT, samples, device="cpu")
+    assert result["no_face"] == 0 and result["n"] == 300
+    assert result["mae"] == pytest.approx(CARD["test300_mae"], abs=0.3), result

@@ -1,0 +1,144 @@
+"""The whole workflow on real chips, on CPU: prepare, train (loss falls), evaluate, predict, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from training_testdata import DOGS, PORTRAIT, TINY_TRAIN, run_cli
+
+from inference_service.vision.align import UTKFACE_TEMPLATE
+from inference_service.vision.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    run_cli(
+        "train", *TINY_TRAIN, f"data.prepared={tiny_prepared}", f"run.out_dir={out}", "run.name=tiny-test"
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_list(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    with open(tiny_prepared / "index.csv", newline="") as handle:
+        names = [row["original"] for row in csv.DictReader(handle) if row["split"] == "test"]
+    assert len(names) >= 10
+    path = tmp_path_factory.mktemp("lists") / "test.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+def test_prepared_set_is_aligned_and_split(tiny_prepared: Path) -> None:
+    summary = json.loads((tiny_prepared / "summary.json").read_text())
+    assert summary["images"] == 200 and summary["kept"] >= 195 and summary["duplicates_removed"] == 0
+    assert (
+        set(summary["split_sizes"]) == {"train", "val", "test"} and min(summary["split_sizes"].values()) >= 10
+    )
+    with open(tiny_prepared / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len({row["file"] for row in rows}) == len(rows)
+    with Image.open(tiny_prepared / rows[0]["file"]) as crop:
+        assert crop.size == (48, 48)
+
+
+def test_training_loss_falls_and_run_folder_is_complete(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    losses = [row["train_loss"] for row in metrics["history"]]
+    assert len(losses) == 5 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-2:]) / 2 < losses[0] - 0.1, losses  # robust to one noisy epoch
+    assert metrics["best_epoch"] >= 1 and math.isfinite(metrics["best_val_mae"])
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    assert config["model"]["input_size"] == 32 and config["optim"]["epochs"] == 5
+    for picture in ("curves.png", "samples.png"):
+        with Image.open(run_dir / picture) as image:
+            assert image.format == "PNG" and image.size[0] > 300
+    log = (run_dir / "train.log").read_text()
+    assert log.count("val MAE") == 5
+
+
+def test_checkpoint_carries_what_the_service_needs(run_dir: Path) -> None:
+    _model, meta = load_checkpoint(run_dir / "best.safetensors")
+    assert meta.name == "tiny-test" and meta.model.input_size == 32 and meta.model.head == "bins"
+    assert meta.model.template == UTKFACE_TEMPLATE
+    assert meta.metrics["epoch"] >= 1 and meta.training_config["optim"]["epochs"] == 5
+    assert meta.data["train_size"] > 100
+
+
+def test_evaluate_raw_chips_through_detect_and_align(
+    run_dir: Path, tiny_chips: Path, test_list: Path
+) -> None:
+    result = run_cli(
+        "evaluate",
+        "--checkpoint",
+        str(run_dir / "best.safetensors"),
+        "--source",
+        "utkface",
+        "--input",
+        str(tiny_chips),
+        "--files",
+        str(test_list),
+        "--json",
+        "--device",
+        "cpu",
+    )
+    report = json.loads(result.stdout)
+    expected = len(test_list.read_text().split("\n")) - 1
+    assert report["images"] == expected and report["n"] + report["no_face"] == expected
+    assert 0 < report["mae"] < 60
+    assert sum(g["n"] for g in report["groups"].values()) == report["n"]
+    assert 0 <= report["interval_coverage"] <= 1
+
+
+def test_evaluate_prepared_split_prints_a_table(run_dir: Path, tiny_prepared: Path) -> None:
+    result = run_cli(
+        "evaluate",
+        "--checkpoint",
+        str(run_dir / "best.safetensors"),
+        "--prepared",
+        str(tiny_prepared),
+        "--split",
+        "test",
+    )
+    assert "MAE" in result.stdout and "interval coverage" in result.stdout
+
+
+def test_predict_photos_as_json_and_csv(run_dir: Path) -> None:
+    ckpt = str(run_dir / "best.safetensors")
+    records = json.loads(run_cli("predict", "--checkpoint", ckpt, "--format", "json", str(PORTRAIT)).stdout)
+    (record,) = records
+    assert record["file"] == str(PORTRAIT) and len(record["faces"]) >= 1
+    with Image.open(PORTRAIT) as image:
+        width, height = image.size
+    for face in record["faces"]:
+        x1, y1, x2, y2 = face["box"]
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert 0 <= face["age"] <= 100 and face["age_interval"][0] <= face["age"] <= face["age_interval"][1]
+    rows = list(
+        csv.DictReader(run_cli("predict", "--checkpoint", ckpt, str(PORTRAIT), str(DOGS)).stdout.splitlines())
+    )
+    assert {row["file"] for row in rows} == {str(PORTRAIT), str(DOGS)}
+    assert all(row["age"] for row in rows if row["face"])
+
+
+def test_resume_continues_the_same_run(run_dir: Path, tiny_prepared: Path) -> None:
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=6",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={run_dir}",
+        "run.name=tiny-test",
+        "--resume",
+    )
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    assert "resumed after epoch 5" in (run_dir / "train.log").read_text()

@@ -1,0 +1,1 @@
+"""Turns labelled face photos into aligned crops and trains the ResNet-50 age model."""

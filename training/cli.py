@@ -1,0 +1,257 @@
+"""python -m training: prepare data, train, evaluate and use the ResNet-50 age model.
+
+Workflow: prepare (detect + align a labelled dataset) -> train -> evaluate -> predict.
+`template` re-measures the alignment template; `pack`/`unpack` and
+`split-file`/`join-file` move data and checkpoints to and from a GPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .sources import SOURCES
+
+
+def _source_options(args: argparse.Namespace) -> dict:
+    if args.source == "utkface":
+        return {
+            "age_range": (
+                args.age_min if args.age_min is not None else 0,
+                args.age_max if args.age_max is not None else 120,
+            )
+        }
+    if args.source == "imdb-wiki":
+        options: dict = {"per_age_cap": args.per_age_cap, "seed": args.seed}
+        if args.age_min is not None:
+            options["age_min"] = args.age_min
+        if args.age_max is not None:
+            options["age_max"] = args.age_max
+        return options
+    return {"target": args.target}
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", choices=SOURCES, default="utkface", help="dataset layout of --input")
+    parser.add_argument(
+        "--input",
+        help="utkface: folder of chips; imdb-wiki: imdb.mat/wiki.mat or its folder; "
+        "appa-real: folder with gt_avg_*.csv",
+    )
+    parser.add_argument("--age-min", type=int, help="drop younger labels (imdb-wiki default 10)")
+    parser.add_argument("--age-max", type=int, help="drop older labels (imdb-wiki default 75)")
+    parser.add_argument("--per-age-cap", type=int, default=5000, help="imdb-wiki: at most this many per age")
+    parser.add_argument("--target", choices=("real", "apparent"), default="real", help="appa-real: which age")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _samples(args: argparse.Namespace) -> list:
+    from .sources import iter_source
+
+    if not args.input:
+        raise SystemExit("error: --input is required")
+    return list(iter_source(args.source, args.input, **_source_options(args)))
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .prepare import PrepareOptions, prepare
+
+    samples = _samples(args)
+    if args.limit:
+        samples = samples[: args.limit]
+    options = PrepareOptions(
+        size=args.size,
+        score_threshold=args.score_threshold,
+        jpeg_quality=args.quality,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    summary = prepare(samples, args.out, options, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in summary.items() if k != "template"}))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .train import train
+
+    config = load_config(args.config, args.overrides)
+    metrics = train(config, resume=args.resume)
+    if metrics:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_photos, evaluate_prepared, format_report, read_name_list, select
+
+    names = read_name_list(args.files) if args.files else None
+    if args.prepared:
+        result = evaluate_prepared(
+            args.checkpoint, args.prepared, args.split, names, args.device, flip=not args.no_flip
+        )
+    else:
+        samples = select(_samples(args), names)
+        result = evaluate_photos(args.checkpoint, samples, args.device, flip=not args.no_flip)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .predict import predict_photos, to_csv, to_json
+
+    records = predict_photos(args.checkpoint, args.paths, args.device, score_threshold=args.score_threshold)
+    text = to_json(records) if args.format == "json" else to_csv(records)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _template(args: argparse.Namespace) -> int:
+    from .template import as_python, measure_template
+
+    result = measure_template(args.input, args.limit)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"# mean RetinaFace landmarks on {result['measured']} of {result['images']} chips "
+            f"({result['no_face']} without a face), symmetrised"
+        )
+        print(as_python(result["template"]))
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from .pack import pack
+
+    print(json.dumps(pack(args.prepared, args.out, args.size, args.format, args.quality, args.shard_mib)))
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from .pack import unpack
+
+    print(json.dumps(unpack(args.packed, args.out)))
+    return 0
+
+
+def _split_file(args: argparse.Namespace) -> int:
+    from .parts import split_file
+
+    print(json.dumps(split_file(args.file, args.out, args.part_mib)))
+    return 0
+
+
+def _join_file(args: argparse.Namespace) -> int:
+    from .parts import join_file
+
+    print(join_file(args.parts, args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cmd = commands.add_parser("prepare", help="detect + align a labelled dataset into a prepared set")
+    _add_source_arguments(cmd)
+    cmd.add_argument(
+        "--out", required=True, help="output folder (crops/, index.csv, summary.json, no_face.csv)"
+    )
+    cmd.add_argument("--size", type=int, default=160, help="side of the stored aligned crops, pixels")
+    cmd.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
+    cmd.add_argument("--score-threshold", type=float, default=0.5, help="face detector score threshold")
+    cmd.add_argument("--val-fraction", type=float, default=0.1)
+    cmd.add_argument("--test-fraction", type=float, default=0.1)
+    cmd.add_argument("--workers", type=int, default=2, help="parallel detector processes")
+    cmd.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmd.set_defaults(handler=_prepare)
+
+    cmd = commands.add_parser("train", help="train a ResNet-50 age model from a prepared set")
+    cmd.add_argument("--config", help="experiment TOML file (training/configs/*.toml)")
+    cmd.add_argument("--resume", action="store_true", help="continue from <out_dir>/last_state.pt")
+    cmd.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.epochs=5")
+    cmd.set_defaults(handler=_train)
+
+    cmd = commands.add_parser("evaluate", help="MAE overall and per age group of a checkpoint")
+    cmd.add_argument("--checkpoint", required=True)
+    _add_source_arguments(cmd)
+    cmd.add_argument("--prepared", help="evaluate the crops of a prepared set instead of raw photos")
+    cmd.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test", "all"),
+        help="with --prepared: which split",
+    )
+    cmd.add_argument("--files", help="text file of file names (one a line) to evaluate only those")
+    cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    cmd.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object (keys mae, groups, ...)")
+    cmd.set_defaults(handler=_evaluate)
+
+    cmd = commands.add_parser("predict", help="every face, its box and age, in photos or folders of photos")
+    cmd.add_argument("--checkpoint", required=True)
+    cmd.add_argument("paths", nargs="+", help="image files or folders")
+    cmd.add_argument("--format", choices=("csv", "json"), default="csv")
+    cmd.add_argument("--out", help="write here instead of standard output")
+    cmd.add_argument("--device", default="auto")
+    cmd.add_argument("--score-threshold", type=float, default=0.9, help="face detector score threshold")
+    cmd.set_defaults(handler=_predict)
+
+    cmd = commands.add_parser("template", help="measure the alignment template on aligned chips")
+    cmd.add_argument("--input", required=True, help="folder of aligned chips (e.g. UTKFace)")
+    cmd.add_argument("--limit", type=int, default=0, help="only the first N chips by name (0 = all)")
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_template)
+
+    cmd = commands.add_parser("pack", help="a prepared set as compact shards to carry to a GPU machine")
+    cmd.add_argument("--prepared", required=True)
+    cmd.add_argument("--out", required=True, help="folder for shard-NNN.npz and pack.json")
+    cmd.add_argument("--size", type=int, default=112, help="re-encode crops at this side (the training size)")
+    cmd.add_argument("--format", choices=("webp", "jpeg"), default="webp")
+    cmd.add_argument("--quality", type=int, default=85)
+    cmd.add_argument("--shard-mib", type=float, default=10.0, help="largest shard size, MiB")
+    cmd.set_defaults(handler=_pack)
+
+    cmd = commands.add_parser("unpack", help="shards back to a prepared folder")
+    cmd.add_argument("--packed", required=True, help="folder of shard-NNN.npz (or one shard)")
+    cmd.add_argument("--out", required=True)
+    cmd.set_defaults(handler=_unpack)
+
+    cmd = commands.add_parser("split-file", help="cut a file (a checkpoint) into parts below a size limit")
+    cmd.add_argument("file")
+    cmd.add_argument("--out", required=True)
+    cmd.add_argument("--part-mib", type=float, default=15.0)
+    cmd.set_defaults(handler=_split_file)
+
+    cmd = commands.add_parser("join-file", help="join parts made by split-file, checking the SHA-256")
+    cmd.add_argument("parts", help="folder holding the parts and parts.json")
+    cmd.add_argument("--out", required=True)
+    cmd.set_defaults(handler=_join_file)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        from inference_service.vision.checkpoint import CheckpointError
+
+        if not isinstance(exc, CheckpointError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

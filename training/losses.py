@@ -1,0 +1,41 @@
+"""Training losses for the three heads."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as nnf
+
+from inference_service.vision.age_model import ModelConfig, decode_output
+
+from .config import OptimConfig
+
+
+def soft_labels(ages: torch.Tensor, cfg: ModelConfig, sigma: float) -> torch.Tensor:
+    """Gaussian label distribution over the age bins (one-hot when sigma is 0)."""
+    bins = torch.arange(cfg.age_min, cfg.age_max + 1, device=ages.device, dtype=torch.float32)
+    ages = ages.clamp(cfg.age_min, cfg.age_max).view(-1, 1)
+    if sigma <= 0:
+        return (bins.view(1, -1) == ages.round()).float()
+    weights = torch.exp(-((bins.view(1, -1) - ages) ** 2) / (2 * sigma**2))
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def age_loss(
+    logits: torch.Tensor,
+    ages: torch.Tensor,
+    cfg: ModelConfig,
+    optim: OptimConfig,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged."""
+    if cfg.head == "bins":
+        per_sample = -(soft_labels(ages, cfg, optim.label_sigma) * nnf.log_softmax(logits, dim=1)).sum(dim=1)
+        if optim.l1_weight:
+            per_sample = per_sample + optim.l1_weight * (decode_output(logits, cfg).age - ages).abs()
+    elif cfg.head == "l1":
+        per_sample = (logits.view(-1) - ages).abs()
+    else:
+        per_sample = (logits.view(-1) - ages) ** 2
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample.mean()
