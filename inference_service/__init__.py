@@ -1,0 +1,1 @@
+"""FastAPI service that finds every face in a photo and estimates its age."""

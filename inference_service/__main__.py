@@ -1,0 +1,100 @@
+"""`python -m inference_service [--config FILE] [--host HOST] [--port PORT]`.
+
+Flags override the config file (and environment). Cheap checks (config values,
+device, checkpoint header) run before the server starts, so a bad setup fails in
+a second with one clear line and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from .inference import PipelineFactory, build_pipeline
+from .logging_setup import configure_logging
+from .settings import ENV_PREFIX, Settings, SettingsError
+
+log = logging.getLogger("inference_service")
+
+EXIT_CONFIG, EXIT_STARTUP = 2, 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m inference_service",
+        description=f"Serve the age estimator. Every config key can also be set as {ENV_PREFIX}<KEY>.",
+    )
+    parser.add_argument("--config", help="TOML config file (default: $AGE_CONFIG or service.cfg)")
+    parser.add_argument("--host", help="address to bind (overrides the config)")
+    parser.add_argument("--port", type=int, help="port to bind (overrides the config)")
+    return parser.parse_args(argv)
+
+
+def _fail(message: str, code: int) -> int:
+    log.error(message, extra={"event": "startup_failed"})
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None = None) -> int:
+    """Run the server; returns the exit status. `pipeline_factory` lets tests wrap the real models."""
+    args = parse_args(argv)
+    configure_logging()
+    try:
+        settings = Settings.load(args.config, host=args.host, port=args.port)
+    except (SettingsError, ValidationError) as exc:
+        return _fail(f"invalid configuration: {' '.join(str(exc).split())}", EXIT_CONFIG)
+    configure_logging(settings.log_level)
+
+    from .vision.checkpoint import CheckpointError, read_metadata
+    from .vision.predictor import resolve_device
+
+    try:
+        device = resolve_device(settings.device)
+        read_metadata(settings.model_path)
+    except (CheckpointError, RuntimeError, ValueError) as exc:
+        return _fail(str(exc), EXIT_STARTUP)
+    log.info(
+        "device %s (setting %r)", device, settings.device, extra={"event": "device", "device": str(device)}
+    )
+
+    from .app import create_app
+
+    fatal: list[str] = []
+    server: uvicorn.Server | None = None
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, pipeline_factory=pipeline_factory or build_pipeline, on_fatal=on_fatal)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the
+    # process "killed by signal"; with these no-op handlers it returns and we exit 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    server.run()
+    if fatal:
+        return _fail(f"startup failed: {fatal[0]}", EXIT_STARTUP)
+    if not server.started:
+        return _fail("the server did not start (is the port in use?)", EXIT_STARTUP)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

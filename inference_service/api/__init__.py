@@ -1,0 +1,1 @@
+"""HTTP layer: thin routes, pydantic schemas, one error shape."""

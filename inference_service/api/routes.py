@@ -1,0 +1,222 @@
+"""The endpoints. Each route is a few lines: parsing, limits and models live elsewhere."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..inference import ModelRuntime
+from ..settings import Settings
+from ..vision.decode import ImageError, decode_image
+from ..vision.predictor import Prediction
+from ..worker import InferenceFailed
+from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep
+from .errors import ApiError, internal_error_detail
+from .schemas import BatchResponse, ErrorResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
+from .uploads import UploadedFile, read_files
+
+router = APIRouter()
+
+_ERROR_EXAMPLES = {
+    400: "The image data is broken (OSError).",
+    401: "A valid X-API-Key header is required.",
+    413: "The image is 30000x30000 pixels; the limit is 40,000,000 pixels.",
+    415: "The upload is not an image Pillow can identify.",
+    422: "The multipart field 'file' is missing.",
+    500: "Internal error while processing the request (request id 5f0c6d0e9b7a4c55).",
+    503: "The service is busy; retry after a moment.",
+}
+_ERROR_WHEN = {
+    400: "The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart.",
+    401: "Only when `api_key` is configured: the X-API-Key header is missing or wrong.",
+    413: "The upload is over the byte limit, or the image over the pixel limit.",
+    415: "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
+    422: "The request is not multipart/form-data, lacks the file field, or has too many files.",
+    500: "The detector or the age model failed on this image; the detail carries the request id.",
+    503: "The models are still loading, or too many requests are in flight. See Retry-After.",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    documented: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {
+            "model": ErrorResponse,
+            "description": _ERROR_WHEN[code],
+            "content": {"application/json": {"example": {"detail": _ERROR_EXAMPLES[code]}}},
+        }
+        if code == 503:
+            entry["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
+        documented[code] = entry
+    return documented
+
+
+def _multipart_body(field: str, many: bool, max_items: int) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary", "minLength": 1}
+    schema = {"type": "array", "items": binary, "minItems": 1, "maxItems": max_items} if many else binary
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": [field], "properties": {field: schema}},
+                    "encoding": {field: {"contentType": "image/*"}},
+                }
+            },
+        }
+    }
+
+
+def _clip(value: float, high: int) -> float:
+    return round(min(max(value, 0.0), float(high)), 1)
+
+
+def _response(prediction: Prediction, width: int, height: int, runtime: ModelRuntime) -> dict[str, Any]:
+    faces = []
+    for face in prediction.faces:
+        x1, y1, x2, y2 = face.box
+        item: dict[str, Any] = {
+            "box": [_clip(x1, width), _clip(y1, height), _clip(x2, width), _clip(y2, height)],
+            "score": face.score,
+            "landmarks": face.landmarks,
+            "age": face.age,
+        }
+        if face.age_interval is not None:
+            item["age_interval"] = face.age_interval
+        faces.append(item)
+    meta = runtime.metadata
+    return {
+        "faces": faces,
+        "truncated": prediction.truncated,
+        "image": {"width": width, "height": height},
+        "model": {"name": meta.name, "version": meta.version},
+        "device": runtime.device,
+    }
+
+
+async def _predict_one(
+    upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings
+) -> dict[str, Any]:
+    if upload.too_large:
+        raise ApiError(413, f"The file is larger than the limit of {settings.max_upload_bytes:,} bytes.")
+    started = time.perf_counter()
+    data, upload.data = upload.data, bytearray()  # the request keeps no second copy
+    decoded = await anyio.to_thread.run_sync(
+        decode_image,
+        data,
+        settings.max_image_pixels,
+        settings.decode_min_side,
+        limiter=request.app.state.decode_limiter,
+    )
+    del data
+    decoded_at = time.perf_counter()
+    assert runtime.worker is not None
+    prediction, queued_ms = await runtime.worker.predict(decoded)
+    body = _response(prediction, decoded.width, decoded.height, runtime)
+    body["timings_ms"] = {
+        "decode": round((decoded_at - started) * 1000, 1),
+        "queue": queued_ms,
+        **prediction.timings_ms,
+        "total": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return body
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    summary="Find every face in one image and estimate its age",
+    description=(
+        "Send one image as the multipart field `file` (JPEG, PNG, WebP, BMP, TIFF or GIF; the first "
+        "frame of an animation). EXIF orientation is applied; coordinates are pixels of the upright "
+        "image. No face is a normal answer: `200` with `faces: []`.\n\n"
+        "Example: `curl -F file=@group.jpg http://127.0.0.1:8000/predict`"
+    ),
+    responses=_errors(400, 401, 413, 415, 422, 500, 503),
+    openapi_extra=_multipart_body("file", many=False, max_items=1),
+)
+async def predict(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
+    with runtime.gate.admit():
+        (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes)
+        return await _predict_one(upload, request, runtime, settings)
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchResponse,
+    response_model_exclude_none=True,
+    summary="Several images in one request; one result per file, in order",
+    description=(
+        "Send up to `max_batch_files` images as repeated multipart fields `files`. A bad file gets its "
+        "own entry with the status and detail `/predict` would have given; the others still succeed.\n\n"
+        "Example: `curl -F files=@a.jpg -F files=@b.png http://127.0.0.1:8000/predict/batch`"
+    ),
+    responses=_errors(400, 401, 413, 422, 503),
+    openapi_extra=_multipart_body("files", many=True, max_items=8),
+)
+async def predict_batch(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
+    with runtime.gate.admit():
+        uploads = await read_files(request, "files", settings.max_batch_files, settings.max_upload_bytes)
+        results: list[dict[str, Any]] = []
+        for index, upload in enumerate(uploads):
+            item: dict[str, Any] = {"index": index, "filename": upload.filename}
+            try:
+                item["result"] = await _predict_one(upload, request, runtime, settings)
+                item["status"] = 200
+            except (ApiError, ImageError) as exc:
+                item["status"], item["detail"] = (
+                    exc.status,
+                    str(exc.detail if isinstance(exc, ApiError) else exc),
+                )
+            except InferenceFailed:
+                item["status"], item["detail"] = 500, internal_error_detail()
+            results.append(item)
+        return {"results": results}
+
+
+@router.get("/health", response_model=HealthResponse, summary="The process is alive (always open)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyResponse,
+    summary="200 once the models are loaded and warm, 503 before",
+    responses=_errors(503),
+)
+async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
+    if not runtime.ready:
+        detail = f"The models are not ready yet (state: {runtime.state})."
+        return JSONResponse(
+            {"detail": detail}, status_code=503, headers={"Retry-After": str(settings.retry_after_s)}
+        )
+    return {"status": "ready", "device": runtime.device, "load_ms": runtime.load_ms}
+
+
+@router.get(
+    "/model",
+    response_model=ModelCard,
+    summary="The model card: the checkpoint's metadata and metrics",
+    responses=_errors(401, 503),
+)
+async def model_card(runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
+    card = runtime.metadata.to_dict()
+    card["device"] = runtime.device
+    detector = runtime.pipeline.detector if runtime.pipeline else None
+    card["detector"] = {
+        "name": getattr(detector, "name", "unknown"),
+        "score_threshold": settings.detector_score_threshold,
+        "nms_threshold": settings.detector_nms_threshold,
+        "max_side": settings.detector_max_side,
+        "min_face": settings.detector_min_face,
+        "max_faces": settings.max_faces,
+    }
+    return card

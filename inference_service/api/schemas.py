@@ -1,0 +1,157 @@
+"""Response models: what clients get back, with examples for /docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_EXAMPLE_FACE = {
+    "box": [212.4, 96.1, 318.9, 238.7],
+    "score": 0.9991,
+    "landmarks": [[240.2, 152.3], [289.5, 150.8], [265.0, 180.4], [245.1, 206.7], [285.6, 205.2]],
+    "age": 34.2,
+    "age_interval": [27.0, 42.0],
+}
+_EXAMPLE_PREDICTION = {
+    "faces": [_EXAMPLE_FACE],
+    "truncated": False,
+    "image": {"width": 640, "height": 480},
+    "model": {"name": "resnet50-age", "version": "1.0.0"},
+    "device": "cpu",
+    "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "age": 52.3, "total": 91.2},
+}
+
+
+class Face(BaseModel):
+    box: list[float] = Field(
+        min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels of the upright image"
+    )
+    score: float = Field(ge=0, le=1, description="detector confidence")
+    landmarks: list[list[float]] = Field(
+        min_length=5,
+        max_length=5,
+        description="right eye, left eye, nose tip, right and left mouth corner, as [x, y]",
+    )
+    age: float = Field(description="estimated age in years")
+    age_interval: list[float] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="[low, high] holding the model's central probability mass (bins head only)",
+    )
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": _EXAMPLE_PREDICTION})
+
+    faces: list[Face]
+    truncated: bool = Field(
+        description="true when more faces were found than max_faces; the largest are kept"
+    )
+    image: ImageSize
+    model: ModelRef
+    device: str
+    timings_ms: dict[str, float]
+
+
+class BatchItem(BaseModel):
+    index: int = Field(description="position of the file in the request")
+    filename: str | None = None
+    status: int = Field(description="the status this file would have had on /predict")
+    detail: str | None = Field(default=None, description="why the file failed (absent on success)")
+    result: PredictResponse | None = Field(default=None, description="the prediction (absent on failure)")
+
+
+class BatchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "results": [
+                    {"index": 0, "filename": "group.jpg", "status": 200, "result": _EXAMPLE_PREDICTION},
+                    {
+                        "index": 1,
+                        "filename": "notes.txt",
+                        "status": 415,
+                        "detail": "The upload is not an image Pillow can identify.",
+                    },
+                ]
+            }
+        }
+    )
+
+    results: list[BatchItem]
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"detail": "The upload is empty."}})
+
+    detail: str
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"status": "ok"}})
+
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"status": "ready", "device": "cpu", "load_ms": 2150.4}}
+    )
+
+    status: str
+    device: str
+    load_ms: float
+
+
+class ModelCard(BaseModel):
+    """The checkpoint's metadata plus how this process runs it."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        protected_namespaces=(),
+        json_schema_extra={
+            "example": {
+                "name": "resnet50-age",
+                "version": "1.0.0",
+                "format": "age-estimator/1",
+                "model": {
+                    "arch": "resnet50",
+                    "head": "bins",
+                    "input_size": 128,
+                    "age_min": 0,
+                    "age_max": 100,
+                },
+                "metrics": {"test_mae": 5.1},
+                "data": {"source": "UTKFace"},
+                "training_config": {},
+                "code_version": "abc1234",
+                "created": "2026-11-22T15:42:37+00:00",
+                "device": "cpu",
+                "detector": {"name": "retinaface-mobilenet0.25", "score_threshold": 0.9},
+            }
+        },
+    )
+
+    name: str
+    version: str
+    format: str
+    model: dict[str, Any]
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    training_config: dict[str, Any]
+    code_version: str
+    created: str
+    device: str
+    detector: dict[str, Any]

@@ -1,0 +1,133 @@
+"""Reading multipart uploads from the socket into memory, under a byte limit.
+
+We parse the body ourselves instead of using Starlette's form parser because
+that one spools parts over 1 MB to a temporary file, and nothing a user uploads
+may touch the disk. The declared Content-Length is checked before a byte is
+read; the bytes actually received are counted as they stream in, and the
+request is refused with 413 the moment they pass the limit, so an over-limit
+body is never held whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from .errors import ApiError
+
+# Room for the multipart boundaries and part headers around the file bytes.
+FORM_OVERHEAD_BYTES = 16 * 1024
+
+
+@dataclass
+class UploadedFile:
+    filename: str | None
+    data: bytearray = field(default_factory=bytearray)
+    too_large: bool = False
+
+
+@dataclass
+class _PartState:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_field: bytearray = field(default_factory=bytearray)
+    header_value: bytearray = field(default_factory=bytearray)
+    upload: UploadedFile | None = None  # set when the part is a wanted file field
+
+
+def _human(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+async def read_files(
+    request: Request, field_name: str, max_files: int, max_file_bytes: int
+) -> list[UploadedFile]:
+    """The parts named `field_name` of a multipart/form-data body, in order.
+
+    A file over `max_file_bytes` is kept as an empty `too_large` entry (the caller
+    decides what that means); a body larger than all files together may be is
+    refused with 413; no such field at all is a 422.
+    """
+    body_limit = max_files * (max_file_bytes + FORM_OVERHEAD_BYTES)
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            declared_bytes = int(declared)
+        except ValueError:
+            raise ApiError(400, "The Content-Length header is not a number.") from None
+        if declared_bytes > body_limit:
+            raise ApiError(413, f"The upload is {_human(declared_bytes)}; the limit is {_human(body_limit)}.")
+
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise ApiError(422, f"Send the image as multipart/form-data in a field named '{field_name}'.")
+
+    files: list[UploadedFile] = []
+    state = _PartState()
+    too_many = False
+
+    def on_part_begin() -> None:
+        nonlocal state
+        state = _PartState()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state.header_field += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state.header_value += data[start:end]
+
+    def on_header_end() -> None:
+        state.headers[bytes(state.header_field).lower()] = bytes(state.header_value)
+        state.header_field.clear()
+        state.header_value.clear()
+
+    def on_headers_finished() -> None:
+        nonlocal too_many
+        _, disposition = parse_options_header(state.headers.get(b"content-disposition"))
+        if disposition.get(b"name", b"").decode("latin-1") != field_name:
+            return
+        if len(files) >= max_files:
+            too_many = True
+            return
+        filename = disposition.get(b"filename")
+        state.upload = UploadedFile(filename=filename.decode("utf-8", "replace") if filename else None)
+        files.append(state.upload)
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        upload = state.upload
+        if upload is None or upload.too_large:
+            return
+        if len(upload.data) + (end - start) > max_file_bytes:
+            upload.too_large = True
+            upload.data = bytearray()  # drop what we had; the rest is skipped
+            return
+        upload.data += data[start:end]
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data,
+    }
+    received = 0
+    try:
+        parser = MultipartParser(boundary, callbacks=callbacks)  # type: ignore[arg-type]
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > body_limit:
+                raise ApiError(413, f"The upload is larger than the limit of {_human(body_limit)}.")
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except FormParserError:
+        raise ApiError(400, "The request body is not valid multipart/form-data.") from None
+    if too_many:
+        raise ApiError(422, f"Too many files: at most {max_files} per request.")
+    if not files:
+        raise ApiError(422, f"The multipart field '{field_name}' is missing.")
+    return files

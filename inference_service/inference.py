@@ -1,0 +1,125 @@
+"""Loading, warming and holding the models, so the API only sees a ready pipeline.
+
+Loading runs on a background thread: the server answers `/health` and
+`/ready` (503) at once, and `/ready` turns 200 only after a warm-up pass has run
+through both networks. A loading failure is fatal: it is logged with its reason
+and the process is asked to exit with a non-zero status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .settings import Settings
+from .vision.checkpoint import CheckpointMetadata
+from .vision.detector import RetinaFaceDetector
+from .vision.predictor import AgeEstimator, FacePipeline, resolve_device
+from .worker import InferenceWorker, RequestGate
+
+log = logging.getLogger(__name__)
+
+PipelineFactory = Callable[[Settings], FacePipeline]
+
+
+def build_pipeline(settings: Settings) -> FacePipeline:
+    """The detector and the age model, configured from the settings and the checkpoint."""
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    detector = RetinaFaceDetector(
+        score_threshold=settings.detector_score_threshold,
+        nms_threshold=settings.detector_nms_threshold,
+        max_side=settings.detector_max_side,
+        threads=settings.detector_threads,
+        min_face=settings.detector_min_face,
+    )
+    estimator = AgeEstimator(
+        settings.model_path,
+        device=settings.device,
+        flip=settings.flip,
+        batch_size=settings.batch_size,
+        runtime=settings.age_runtime,
+        threads=settings.age_threads,
+    )
+    return FacePipeline(detector, estimator, max_faces=settings.max_faces)
+
+
+def warm_up(pipeline: FacePipeline) -> None:
+    """One pass through each network so the first real request pays no start-up cost."""
+    pipeline.detector.detect(np.full((480, 640, 3), 127, dtype=np.uint8))
+    size = pipeline.estimator.model_config.input_size
+    pipeline.estimator.predict_crops(np.zeros((2, size, size, 3), dtype=np.uint8))
+
+
+@dataclass
+class ModelRuntime:
+    """What the routes need: the worker, the gate, and the state of loading."""
+
+    settings: Settings
+    gate: RequestGate
+    factory: PipelineFactory = build_pipeline
+    on_fatal: Callable[[str], None] = lambda reason: None
+    state: str = "loading"  # loading | ready | failed
+    error: str | None = None
+    pipeline: FacePipeline | None = None
+    worker: InferenceWorker | None = None
+    device: str = "unknown"
+    load_ms: float = 0.0
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def metadata(self) -> CheckpointMetadata:
+        assert self.pipeline is not None
+        return self.pipeline.metadata
+
+    def start_loading(self) -> None:
+        self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            requested = self.settings.device
+            resolved = str(resolve_device(requested))
+            pipeline = self.factory(self.settings)
+            warm_up(pipeline)
+        except Exception as exc:
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("startup failed: %s", self.error, extra={"event": "startup_failed"})
+            self.on_fatal(self.error)
+            return
+        self.pipeline, self.device = pipeline, resolved
+        self.worker = InferenceWorker(pipeline)
+        self.worker.start()
+        self.load_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.state = "ready"
+        meta = pipeline.metadata
+        log.info(
+            "models loaded and warm on %s (device setting %r)",
+            resolved,
+            requested,
+            extra={"event": "ready", "device": resolved, "model": meta.name, "version": meta.version},
+        )
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop(self.settings.shutdown_timeout_s)
+
+    def describe(self) -> dict[str, Any]:
+        return {"state": self.state, "device": self.device, "load_ms": self.load_ms}

@@ -1,0 +1,175 @@
+"""Faults: bad startups exit non-zero with a clear message; a failing image, overload,
+an API key and SIGTERM on a running server."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .conftest import encode
+from .faulty_server import FAULT_HEIGHT, FAULT_WIDTH
+from .server import CHECKPOINT, DLIB, ServerProcess, free_port, write_config
+
+API_KEY = "test-key-5b1d"
+
+
+def _mismatched_checkpoint(path: Path) -> Path:
+    """The shipped tensors under metadata that describes a different head size."""
+    with safe_open(str(CHECKPOINT), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open is not a dict
+    card = json.loads(metadata["age_estimator"])
+    card["model"]["age_max"] = card["model"]["age_max"] - 20  # fc would need 20 fewer outputs
+    metadata["age_estimator"] = json.dumps(card)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def test_bad_startups_exit_nonzero_with_a_clear_message(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(os.urandom(4096))
+    missing_cuda = "cuda:99" if torch.cuda.is_available() else "cuda"
+    cases = {
+        "missing": ({"model_path": str(tmp_path / "absent.safetensors")}, "checkpoint not found"),
+        "corrupt": ({"model_path": str(corrupt)}, "not a readable safetensors file"),
+        "mismatch": (
+            {"model_path": str(_mismatched_checkpoint(tmp_path / "mismatch.safetensors"))},
+            "does not match its metadata",
+        ),
+        "cuda": ({"model_path": str(CHECKPOINT), "device": missing_cuda}, "CUDA"),
+        "bad-config": ({"model_path": str(CHECKPOINT), "max_faces": "many"}, "invalid configuration"),
+    }
+    processes = {}
+    for name, (values, _) in cases.items():  # started together: each pays the import of torch
+        config = write_config(tmp_path / f"{name}.cfg", **values)
+        processes[name] = ServerProcess.service(config, tmp_path / f"{name}.log")
+    results = {}
+    try:
+        for name, proc in processes.items():
+            results[name] = (proc.proc.wait(timeout=120), proc.log())
+    finally:
+        for proc in processes.values():
+            proc.stop()  # never leave a server behind, even when one hangs
+    for name, (_, message) in cases.items():
+        code, log = results[name]
+        assert code != 0, (name, log)
+        assert message in log, (name, log)
+        assert "Traceback" not in log, (name, log)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real app with a detector that fails on 37x23 images, an API key and room for one request."""
+    folder = tmp_path_factory.mktemp("faulty")
+    config = write_config(
+        folder / "service.cfg",
+        device="cpu",
+        model_path=str(CHECKPOINT),
+        flip=False,
+        max_pending=1,
+        max_faces=10,
+        frontend_dir=str(folder / "no-frontend"),
+    )
+    port = free_port()
+    args = ["-m", "tests.inference_service.faulty_server", "--config", str(config), "--port", str(port)]
+    proc = ServerProcess(args, folder / "faulty.log", env={"AGE_API_KEY": API_KEY}, port=port)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _post(server: ServerProcess, data: bytes, key: str | None = API_KEY) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    files = {"file": ("x.png", data, "image/png")}
+    return httpx.post(server.url + "/predict", files=files, headers=headers, timeout=120)
+
+
+def test_api_key_required_but_health_open(faulty: ServerProcess) -> None:
+    photo = (DLIB / "2008_001009.jpg").read_bytes()
+    assert _post(faulty, photo, key=None).status_code == 401
+    wrong = _post(faulty, photo, key="test-key-5b1e")
+    assert wrong.status_code == 401 and wrong.json() == {"detail": "A valid X-API-Key header is required."}
+    assert httpx.get(faulty.url + "/model", timeout=10).status_code == 401
+    assert httpx.get(faulty.url + "/health", timeout=10).status_code == 200
+    assert httpx.get(faulty.url + "/ready", timeout=10).status_code == 200
+    assert _post(faulty, photo).status_code == 200
+
+
+def test_model_error_is_a_500_for_that_request_only(faulty: ServerProcess) -> None:
+    bad = encode(Image.new("RGB", (FAULT_WIDTH, FAULT_HEIGHT), (90, 90, 90)), "PNG")
+    response = _post(faulty, bad)
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert request_id in response.json()["detail"]
+    assert "injected" not in response.text  # internals stay in the log
+    logged = [json.loads(line) for line in faulty.log().splitlines() if line.startswith("{")]
+    assert any(
+        e.get("request_id") == request_id and "injected detector fault" in e.get("exception", "")
+        for e in logged
+    )
+    following = _post(faulty, (DLIB / "2008_001009.jpg").read_bytes())
+    assert following.status_code == 200 and len(following.json()["faces"]) == 2
+
+
+def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
+    """max_pending = 1: while a slow request runs, the next is refused immediately."""
+    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:8]]
+    slow: dict[str, httpx.Response] = {}
+
+    def run_slow() -> None:
+        slow["response"] = httpx.post(
+            faulty.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
+        )
+
+    thread = threading.Thread(target=run_slow)
+    thread.start()
+    refused = None
+    tiny = encode(Image.new("RGB", (8, 8)), "PNG")
+    while thread.is_alive() and refused is None:
+        time.sleep(0.2)
+        started = time.perf_counter()
+        response = _post(faulty, tiny)
+        if response.status_code == 503:
+            refused = (response, time.perf_counter() - started)
+    thread.join()
+    assert slow["response"].status_code == 200
+    assert refused is not None, "no request was refused while the slow one ran"
+    response, seconds = refused
+    assert response.headers["retry-after"] == "1"
+    assert seconds < 2.0
+    assert _post(faulty, tiny).status_code == 200  # capacity comes back
+
+
+def test_sigterm_lets_in_flight_requests_finish(faulty: ServerProcess) -> None:
+    """Runs last in this module: it stops the server."""
+    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:6]]
+    result: dict[str, httpx.Response] = {}
+
+    def run() -> None:
+        result["response"] = httpx.post(
+            faulty.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
+        )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(1.5)  # the batch is being processed
+    faulty.proc.terminate()
+    thread.join(timeout=300)
+    code = faulty.proc.wait(timeout=60)
+    assert result["response"].status_code == 200
+    assert [r["status"] for r in result["response"].json()["results"]] == [200] * 6
+    assert code == 0
+    assert "shut down cleanly" in faulty.log()
