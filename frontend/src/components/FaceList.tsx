@@ -1,0 +1,38 @@
+/** Every face as a button with its age and interval; choosing one highlights its box. */
+import type { Face } from '../api/types';
+import { formatInterval, roundAge } from '../lib/format';
+
+interface Props {
+  faces: Face[];
+  /** Indexes into `faces`, in the order to list them. */
+  order: number[];
+  numbers: number[];
+  selected: number | null;
+  onSelect: (index: number) => void;
+}
+
+export function FaceList({ faces, order, numbers, selected, onSelect }: Props) {
+  return (
+    <ol className="face-list" aria-label="Faces found">
+      {order.map((index) => {
+        const face = faces[index];
+        const interval = formatInterval(face.age_interval);
+        return (
+          <li key={index}>
+            <button
+              type="button"
+              className="face-item"
+              aria-pressed={selected === index}
+              data-testid="face-item"
+              onClick={() => onSelect(index)}
+            >
+              <span className="face-number">Face {numbers[index]}</span>
+              <span className="face-age">{roundAge(face.age)} years</span>
+              {interval && <span className="face-range">likely {interval}</span>}
+            </button>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}

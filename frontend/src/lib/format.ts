@@ -1,0 +1,19 @@
+/** Small formatting helpers shared by the result view and the status line. */
+
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '–';
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(bytes < 10_000 ? 1 : 0)} KB`;
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}
+
+/** The age shown on a label: whole years, as the API's age rounded. */
+export function roundAge(age: number): number {
+  return Math.round(age);
+}
+
+/** "29–39" with an en dash. */
+export function formatInterval(interval: readonly [number, number] | null | undefined): string | null {
+  if (!interval) return null;
+  return `${roundAge(interval[0])}–${roundAge(interval[1])}`;
+}
