@@ -1,0 +1,498 @@
+"""Benchmark the real service over HTTP against a naive pipeline, side by side in one run.
+
+`make bench` (or `python scripts/bench.py [--device cpu|cuda]`) starts the service
+(`python -m inference_service`) on a free loopback port, measures it, stops it,
+then does the same for a naive reference server kept in this file: detection on
+the full-resolution image, then one face at a time through the ResNet-50 at batch
+size 1, fp32, eager torch. Both are measured by the same HTTP client code, so the
+speed-up is a ratio taken on one machine in one run, not an absolute time.
+
+Measured, medians over `--repeats` repetitions (each after a warm-up):
+  latency p50/p95 of POST /predict for a portrait, a group and a crowd photo (one client);
+  throughput in faces per second on the crowd photo with 1, 4 and 16 concurrent clients;
+  peak resident memory (VmHWM) of each server process;
+  the age network alone, in faces per second (in-process, batch of 64 crops).
+Writes bench/results/latest.json and latest.md, and prints the Markdown table.
+
+The photos come from ../shared/data/photos (beside the clone); see --photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import File, UploadFile  # module level: the baseline's annotations resolve here
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+PHOTOS = {
+    "portrait": "pexels/pexels-andrea-piacquadio-774909.jpg",
+    "group": "pexels/pexels-andrea-piacquadio-2672979.jpg",
+    "crowd": "dlib_examples/bald_guys.jpg",
+}
+CLIENTS = (1, 4, 16)
+HOST = "127.0.0.1"
+
+
+# --------------------------------------------------------------------------- the naive reference
+
+
+def serve_baseline(port: int, device: str, checkpoint: str) -> None:
+    """The reference: full-resolution detection, batch-1 fp32 eager torch, one face at a time.
+
+    The same detector graph, checkpoint, alignment and flip averaging as the service,
+    and the same web stack (FastAPI on uvicorn), so only the pipeline differs.
+    """
+    import numpy as np
+    import torch
+    import uvicorn
+    from fastapi import FastAPI
+
+    sys.path.insert(0, str(ROOT))
+    from inference_service.vision.age_model import decode_output, normalise
+    from inference_service.vision.align import align_face
+    from inference_service.vision.checkpoint import load_checkpoint
+    from inference_service.vision.decode import decode_image
+    from inference_service.vision.detector import RetinaFaceDetector
+    from inference_service.vision.predictor import resolve_device
+
+    torch_device = resolve_device(device)
+    model, metadata = load_checkpoint(checkpoint, torch_device)  # fp32, contiguous, eager
+    cfg = metadata.model
+    detector = RetinaFaceDetector(max_side=100_000)  # never shrinks: full resolution
+    lock = threading.Lock()  # one image at a time, like the service's single inference thread
+
+    def age_of(crop: np.ndarray) -> tuple[float, list[float] | None]:
+        inputs = normalise(torch.from_numpy(crop[None]).to(torch_device), cfg)
+        with torch.no_grad():
+            logits = (model(inputs) + model(torch.flip(inputs, dims=[3]))) / 2
+        out = decode_output(logits, cfg)
+        interval = None if out.interval is None else [float(v) for v in out.interval[0]]
+        return float(out.age[0]), interval
+
+    app = FastAPI()
+
+    @app.get("/ready")
+    def ready() -> dict:
+        return {"status": "ready", "device": str(torch_device)}
+
+    @app.post("/predict")
+    def predict(file: UploadFile = File(...)) -> dict:  # noqa: B008 - FastAPI's idiom
+        data = file.file.read()
+        with lock:
+            image = decode_image(data).pixels
+            faces = []
+            for det in detector.detect(image):
+                crop = align_face(image, det.landmarks, cfg.template, cfg.input_size)
+                age, interval = age_of(crop)
+                faces.append({"box": [float(v) for v in det.box], "age": age, "age_interval": interval})
+        return {"faces": faces}
+
+    uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has held since it started."""
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def wait_ready(port: int, process: subprocess.Popen, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before it was ready")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("GET", "/ready")
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            if response.status == 200:
+                return json.loads(body)
+        time.sleep(0.5)
+    raise RuntimeError(f"the server on port {port} was not ready within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def running(command: list[str], port: int, env: dict[str, str], timeout: float) -> Iterator[tuple[int, dict]]:
+    """Start a server, wait for /ready, yield (pid, ready body); always stop it."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                ready = wait_ready(port, process, timeout)
+            except RuntimeError:
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+                raise
+            yield process.pid, ready
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # uvicorn: graceful stop
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+# --------------------------------------------------------------------------- client
+
+
+def multipart(path: Path) -> tuple[bytes, str]:
+    """The request body for one file, encoded once so the client costs little per request."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+class Client:
+    """One keep-alive HTTP connection posting one prepared body."""
+
+    def __init__(self, port: int, body: bytes, boundary: str):
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=600)
+        self.body = body
+        self.headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+    def post(self) -> tuple[float, int]:
+        """Seconds for one POST /predict and the number of faces in the answer."""
+        started = time.perf_counter()
+        try:
+            response = self._send()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed a keep-alive connection that sat idle past its timeout
+            # (a client that finished its round early): reconnect and send again.
+            self.conn.close()
+            started = time.perf_counter()
+            response = self._send()
+        data = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"POST /predict answered {response.status}: {data[:300]!r}")
+        return elapsed, len(json.loads(data)["faces"])
+
+    def _send(self) -> http.client.HTTPResponse:
+        self.conn.request("POST", "/predict", body=self.body, headers=self.headers)
+        return self.conn.getresponse()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def latency(port: int, photo: Path, requests: int, repeats: int, warmup: int) -> dict:
+    """Median over repetitions of p50 and p95 (ms), one client, sequential requests."""
+    client = Client(port, *multipart(photo))
+    faces = 0
+    for _ in range(warmup):
+        _, faces = client.post()
+    p50s, p95s = [], []
+    for _ in range(repeats):
+        times = [client.post()[0] * 1000 for _ in range(requests)]
+        p50s.append(percentile(times, 50))
+        p95s.append(percentile(times, 95))
+    client.close()
+    return {
+        "p50_ms": round(statistics.median(p50s), 1),
+        "p95_ms": round(statistics.median(p95s), 1),
+        "faces": faces,
+    }
+
+
+def throughput(port: int, photo: Path, clients: int, per_client: int, repeats: int) -> float:
+    """Median over repetitions of faces answered per second with `clients` concurrent clients."""
+    body, boundary = multipart(photo)
+    pool = [Client(port, body, boundary) for _ in range(clients)]
+    pool[0].post()  # warm-up
+    rates = [_timed_round(pool, per_client) for _ in range(repeats)]
+    for client in pool:
+        client.close()
+    return round(statistics.median(rates), 1)
+
+
+def _timed_round(pool: list[Client], per_client: int) -> float:
+    """All clients start together, each posts `per_client` times; faces per second overall."""
+    counts = [0] * len(pool)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(pool) + 1)
+
+    def work(index: int) -> None:
+        start.wait()
+        try:
+            for _ in range(per_client):
+                counts[index] += pool[index].post()[1]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(pool))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"a client failed: {errors[0]}")
+    return sum(counts) / elapsed
+
+
+def measure(port: int, pid: int, photos: dict[str, Path], plan: dict) -> dict:
+    result: dict = {}
+    for name, path in photos.items():
+        requests = plan["crowd_requests"] if name == "crowd" else plan["requests"]
+        result[name] = latency(port, path, requests, plan["repeats"], plan["warmup"])
+        print(f"    {name}: {result[name]}", flush=True)
+    result["crowd_faces_per_s"] = {}
+    for clients in CLIENTS:
+        per_client = max(1, plan["throughput_requests"] // clients)
+        rate = throughput(port, photos["crowd"], clients, per_client, plan["repeats"])
+        result["crowd_faces_per_s"][str(clients)] = rate
+        print(f"    crowd, {clients} clients: {rate} faces/s", flush=True)
+    result["peak_rss_mb"] = peak_rss_mb(pid)
+    return result
+
+
+# --------------------------------------------------------------------------- age network alone
+
+
+def age_model_rate(device: str, checkpoint: str, runtime: str, batch: int, rounds: int) -> float:
+    """Faces per second through the age network alone (flip on), in this process."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from inference_service.vision.predictor import AgeEstimator
+
+    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=batch, runtime=runtime)
+    size = estimator.model_config.input_size
+    crops = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    estimator.predict_crops(crops)
+    estimator.predict_crops(crops)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        estimator.predict_crops(crops)
+    return round(batch * rounds / (time.perf_counter() - started), 1)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine(device: str) -> dict:
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    info = {"cores": os.cpu_count(), "cpu_model": cpu, "platform": platform.platform()}
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def table(report: dict) -> str:
+    service, baseline = report["service"], report["baseline"]
+
+    def row(label: str, ours: object, naive: object) -> str:
+        return f"| {label} | {ours} | {naive} |"
+
+    lines = [
+        f"Device: **{report['device']}**; machine: {report['machine']['cores']} cores, "
+        f"{report['machine']['cpu_model']}"
+        + (f", {report['machine']['gpu']}" if "gpu" in report["machine"] else ""),
+        "",
+        "| Measure (median of repetitions) | Service | Naive pipeline |",
+        "|---|---:|---:|",
+    ]
+    for name in PHOTOS:
+        faces = service[name]["faces"]
+        lines.append(
+            row(
+                f"{name} ({faces} face{'s' * (faces != 1)}) p50 / p95 ms",
+                f"{service[name]['p50_ms']} / {service[name]['p95_ms']}",
+                f"{baseline[name]['p50_ms']} / {baseline[name]['p95_ms']}" if baseline else "-",
+            )
+        )
+    for clients in CLIENTS:
+        lines.append(
+            row(
+                f"crowd faces/s, {clients} client{'s' * (clients != 1)}",
+                service["crowd_faces_per_s"][str(clients)],
+                baseline["crowd_faces_per_s"][str(clients)] if baseline else "-",
+            )
+        )
+    lines.append(row("peak RSS MB", service["peak_rss_mb"], baseline["peak_rss_mb"] if baseline else "-"))
+    lines.append(
+        row(
+            "age network alone, faces/s",
+            report["age_model_faces_per_s"],
+            report["baseline_age_model_faces_per_s"],
+        )
+    )
+    lines.append("")
+    lines.append(f"Speed-up on crowd throughput with 4 clients: **{report['speedup_vs_baseline']}x**")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (service and baseline alike)")
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photos folder")
+    parser.add_argument("--checkpoint", default=str(ROOT / "models" / "age-resnet50.safetensors"))
+    parser.add_argument("--config", help="extra service config file (TOML [service] table) to benchmark")
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions; medians are reported")
+    parser.add_argument("--requests", type=int, default=20, help="requests per repetition (portrait, group)")
+    parser.add_argument("--crowd-requests", type=int, default=8, help="requests per repetition (crowd)")
+    parser.add_argument("--throughput-requests", type=int, default=16, help="crowd requests per repetition")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true", help="measure the service only")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--ready-timeout", type=float, default=600.0)
+    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline, args.device, args.checkpoint)
+        return 0
+
+    photos = {name: args.photos / rel for name, rel in PHOTOS.items()}
+    missing = [str(p) for p in photos.values() if not p.is_file()]
+    if missing:
+        print(f"error: benchmark photos not found: {missing} (see --photos)", file=sys.stderr)
+        return 2
+    plan = {
+        "repeats": args.repeats,
+        "requests": args.requests,
+        "crowd_requests": args.crowd_requests,
+        "throughput_requests": args.throughput_requests,
+        "warmup": args.warmup,
+    }
+    # The naive server is far slower: fewer requests per repetition keep the run short;
+    # medians and rates do not depend on the count.
+    baseline_plan = {
+        **plan,
+        "requests": max(3, args.requests // 4),
+        "crowd_requests": max(2, args.crowd_requests // 4),
+        "throughput_requests": max(4, args.throughput_requests // 4),
+        "warmup": 1,
+    }
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    report: dict = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "device": args.device,
+        "machine": machine(args.device),
+        "plan": plan,
+        "baseline_plan": baseline_plan,
+    }
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        config = Path(tmp) / "bench.cfg"
+        extra = Path(args.config).read_text() if args.config else "[service]\n"
+        if "[service]" not in extra:
+            extra = "[service]\n" + extra
+        extra = extra.replace(
+            "[service]",
+            "[service]\n"
+            f"device = {json.dumps(args.device)}\n"
+            f"model_path = {json.dumps(str(Path(args.checkpoint).resolve()))}\n"
+            f'log_level = "warning"\nmax_pending = {4 * max(CLIENTS)}\n',
+            1,
+        )
+        config.write_text(extra)
+        print(f"service on :{port} ({args.device})", flush=True)
+        command = [sys.executable, "-m", "inference_service", "--port", str(port), "--config", str(config)]
+        with running(command, port, env, args.ready_timeout) as (pid, ready):
+            report["service_ready"] = ready
+            report["service"] = measure(port, pid, photos, plan)
+
+    report["baseline"] = None
+    if not args.no_baseline:
+        port = free_port()
+        print(f"naive pipeline on :{port} ({args.device})", flush=True)
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-baseline",
+            str(port),
+            "--device",
+            args.device,
+            "--checkpoint",
+            args.checkpoint,
+        ]
+        with running(command, port, env, args.ready_timeout) as (pid, _):
+            report["baseline"] = measure(port, pid, photos, baseline_plan)
+
+    print("age network alone", flush=True)
+    report["age_model_faces_per_s"] = age_model_rate(args.device, args.checkpoint, "auto", 32, 2)
+    report["baseline_age_model_faces_per_s"] = age_model_rate(args.device, args.checkpoint, "torch", 1, 8)
+
+    service, baseline = report["service"], report["baseline"]
+    report.update(
+        {
+            "portrait_p50_ms": service["portrait"]["p50_ms"],
+            "group_p50_ms": service["group"]["p50_ms"],
+            "crowd_p50_ms": service["crowd"]["p50_ms"],
+            "crowd_faces_per_s": service["crowd_faces_per_s"]["4"],
+            "peak_rss_mb": service["peak_rss_mb"],
+            "baseline_crowd_faces_per_s": baseline["crowd_faces_per_s"]["4"] if baseline else None,
+            "speedup_vs_baseline": round(
+                service["crowd_faces_per_s"]["4"] / baseline["crowd_faces_per_s"]["4"], 2
+            )
+            if baseline
+            else None,
+        }
+    )
+    markdown = table(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown + "\n")
+    print()
+    print(markdown)
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
