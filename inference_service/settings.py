@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     max_pending: int = Field(16, ge=1, le=10_000)
     decode_threads: int = Field(2, ge=1, le=64)
     retry_after_s: int = Field(1, ge=1, le=3600)
+    upload_timeout_s: float = Field(30.0, gt=0, le=3600)  # the whole body must arrive within this
     shutdown_timeout_s: float = Field(30.0, gt=0)
 
     # Who may call it.

@@ -24,6 +24,7 @@ router = APIRouter()
 _ERROR_EXAMPLES = {
     400: "The image data is broken (OSError).",
     401: "A valid X-API-Key header is required.",
+    408: "The upload did not arrive within 30 s.",
     413: "The image is 30000x30000 pixels; the limit is 40,000,000 pixels.",
     415: "The upload is not an image Pillow can identify.",
     422: "The multipart field 'file' is missing.",
@@ -33,6 +34,7 @@ _ERROR_EXAMPLES = {
 _ERROR_WHEN = {
     400: "The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart.",
     401: "Only when `api_key` is configured: the X-API-Key header is missing or wrong.",
+    408: "The request body was still arriving after `upload_timeout_s` (a stalled or very slow client).",
     413: "The upload is over the byte limit, or the image over the pixel limit.",
     415: "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
     422: "The request is not multipart/form-data, lacks the file field, or has too many files.",
@@ -139,12 +141,12 @@ async def _predict_one(
         "image. No face is a normal answer: `200` with `faces: []`.\n\n"
         "Example: `curl -F file=@group.jpg http://127.0.0.1:8000/predict`"
     ),
-    responses=_errors(400, 401, 413, 415, 422, 500, 503),
+    responses=_errors(400, 401, 408, 413, 415, 422, 500, 503),
     openapi_extra=_multipart_body("file", many=False, max_items=1),
 )
 async def predict(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
     with runtime.gate.admit():
-        (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes)
+        (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s)
         return await _predict_one(upload, request, runtime, settings)
 
 
@@ -158,12 +160,14 @@ async def predict(request: Request, runtime: ReadyRuntimeDep, settings: Settings
         "own entry with the status and detail `/predict` would have given; the others still succeed.\n\n"
         "Example: `curl -F files=@a.jpg -F files=@b.png http://127.0.0.1:8000/predict/batch`"
     ),
-    responses=_errors(400, 401, 413, 422, 503),
+    responses=_errors(400, 401, 408, 413, 422, 503),
     openapi_extra=_multipart_body("files", many=True, max_items=8),
 )
 async def predict_batch(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
     with runtime.gate.admit():
-        uploads = await read_files(request, "files", settings.max_batch_files, settings.max_upload_bytes)
+        uploads = await read_files(
+            request, "files", settings.max_batch_files, settings.max_upload_bytes, settings.upload_timeout_s
+        )
         results: list[dict[str, Any]] = []
         for index, upload in enumerate(uploads):
             item: dict[str, Any] = {"index": index, "filename": upload.filename}

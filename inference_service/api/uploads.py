@@ -5,13 +5,15 @@ that one spools parts over 1 MB to a temporary file, and nothing a user uploads
 may touch the disk. The declared Content-Length is checked before a byte is
 read; the bytes actually received are counted as they stream in, and the
 request is refused with 413 the moment they pass the limit, so an over-limit
-body is never held whole.
+body is never held whole. The whole body must also arrive within a deadline, so
+a client that trickles bytes (slowloris) gets 408 instead of holding a slot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -42,13 +44,14 @@ def _human(n: int) -> str:
 
 
 async def read_files(
-    request: Request, field_name: str, max_files: int, max_file_bytes: int
+    request: Request, field_name: str, max_files: int, max_file_bytes: int, timeout_s: float
 ) -> list[UploadedFile]:
     """The parts named `field_name` of a multipart/form-data body, in order.
 
     A file over `max_file_bytes` is kept as an empty `too_large` entry (the caller
     decides what that means); a body larger than all files together may be is
-    refused with 413; no such field at all is a 422.
+    refused with 413; no such field at all is a 422; a body still arriving after
+    `timeout_s` is a 408.
     """
     body_limit = max_files * (max_file_bytes + FORM_OVERHEAD_BYTES)
     declared = request.headers.get("content-length")
@@ -117,15 +120,18 @@ async def read_files(
     received = 0
     try:
         parser = MultipartParser(boundary, callbacks=callbacks)  # type: ignore[arg-type]
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > body_limit:
-                raise ApiError(413, f"The upload is larger than the limit of {_human(body_limit)}.")
-            if chunk:
-                parser.write(chunk)
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > body_limit:
+                    raise ApiError(413, f"The upload is larger than the limit of {_human(body_limit)}.")
+                if chunk:
+                    parser.write(chunk)
         parser.finalize()
     except FormParserError:
         raise ApiError(400, "The request body is not valid multipart/form-data.") from None
+    except TimeoutError:
+        raise ApiError(408, f"The upload did not arrive within {timeout_s:g} s.") from None
     if too_many:
         raise ApiError(422, f"Too many files: at most {max_files} per request.")
     if not files:

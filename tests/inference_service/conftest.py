@@ -17,6 +17,7 @@ from .server import CHECKPOINT, DLIB, ServerProcess, write_config
 # only what makes the tests fast or observable differs from service.cfg.
 SESSION_MAX_FACES = 20  # the age model runs on at most this many crops per image (speed)
 SESSION_ORIGIN = "http://allowed.example"
+SESSION_UPLOAD_TIMEOUT_S = 5  # short, so the stalled-upload test does not wait the default 30 s
 FRONTEND_MARKER = "age-estimator-test-page"
 
 
@@ -40,6 +41,7 @@ def server(service_tmp: Path) -> Iterator[ServerProcess]:
         flip=False,
         max_faces=SESSION_MAX_FACES,
         cors_origins=[SESSION_ORIGIN],
+        upload_timeout_s=SESSION_UPLOAD_TIMEOUT_S,
         frontend_dir=str(frontend),
     )
     proc = ServerProcess.service(

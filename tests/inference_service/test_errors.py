@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import time
@@ -11,7 +12,7 @@ import zlib
 import httpx
 import pytest
 
-from .conftest import encode
+from .conftest import SESSION_UPLOAD_TIMEOUT_S, encode
 from .server import DLIB, ServerProcess
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024  # service.cfg's limit, which the session server keeps
@@ -120,7 +121,7 @@ def test_upload_over_byte_limit_streamed_is_cut_off(server: ServerProcess) -> No
         block = os.urandom(1024 * 1024)
         chunk = b"%x\r\n%s\r\n" % (len(block), block)
         sent = 0
-        sock.settimeout(0.5)
+        sock.settimeout(2)
         reply = b""
         for _ in range(200):
             try:
@@ -128,11 +129,9 @@ def test_upload_over_byte_limit_streamed_is_cut_off(server: ServerProcess) -> No
                 sent += len(block)
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 break
-            try:
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if readable:
                 reply += sock.recv(65536)
-            except (TimeoutError, BlockingIOError):
-                continue
-            if reply:
                 break
         sock.settimeout(30)
         while b"\r\n\r\n" not in reply:
@@ -143,6 +142,28 @@ def test_upload_over_byte_limit_streamed_is_cut_off(server: ServerProcess) -> No
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert sent < 100 * 1024 * 1024, f"the client could push {sent} bytes"
     assert server.rss_bytes() - rss_before < 100 * 1024 * 1024
+
+
+def test_stalled_upload_gets_408_and_frees_its_slot(server: ServerProcess, client: httpx.Client) -> None:
+    """A client that announces a body and then stops sending (slowloris) is answered 408 at the deadline."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        head = b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+            b"Content-Type: multipart/form-data; boundary=BOUND\r\n\r\n" + head + b"\xff\xd8" + bytes(1000)
+        )
+        reply = b""
+        while not reply.endswith(b"}"):  # the JSON error body closes the reply
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    waited = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"did not arrive within" in reply
+    assert SESSION_UPLOAD_TIMEOUT_S - 0.5 <= waited < SESSION_UPLOAD_TIMEOUT_S + 20, waited
+    assert client.get("/ready").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
