@@ -67,9 +67,10 @@ def code_version() -> str:
         return "unknown"
 
 
-def _initial_weights(model: nn.Module, init: str) -> None:
+def _initial_weights(model: nn.Module, init: str) -> bool:
+    """Load `init` into `model`; True when the age head came with it."""
     if init == "random":
-        return
+        return False
     if init == "imagenet":
         from torchvision.models import ResNet50_Weights
 
@@ -80,10 +81,15 @@ def _initial_weights(model: nn.Module, init: str) -> None:
         state = load_file(init)
     else:
         state = torch.load(init, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    # The head is kept when it fits (continuing an earlier run of the same head), else rebuilt.
+    own = model.state_dict()
+    state = {
+        k: v for k, v in state.items() if not k.startswith("fc.") or (k in own and own[k].shape == v.shape)
+    }
     missing, _ = model.load_state_dict(state, strict=False)
     if any(not k.startswith("fc.") for k in missing):
         raise ValueError(f"init weights {init} lack backbone tensors, e.g. {missing[:3]}")
+    return not missing
 
 
 class WarmupEma:
@@ -183,8 +189,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         )
 
     model = build_model(mcfg)
-    _initial_weights(model, config.model.init)
-    if mcfg.head != "bins":  # start regression at the mean age: faster, steadier first epochs
+    head_loaded = _initial_weights(model, config.model.init)
+    if mcfg.head != "bins" and not head_loaded:  # start regression at the mean age: steadier first epochs
         nn.init.constant_(model.fc[-1].bias, float(train_set.ages.mean()))
     model = model.to(device, memory_format=torch.channels_last)
     ema_update = WarmupEma(config.optim.ema_decay)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from inference_service.vision.age_model import ModelConfig, build_model, decode_output
 from training.config import AugmentConfig, OptimConfig
 from training.data import augment, capped_indices, lds_weights
 from training.losses import age_loss, soft_labels
+from training.train import _initial_weights
 
 
 @pytest.mark.parametrize("head", ["bins", "l1", "mse"])
@@ -55,3 +59,19 @@ def test_augment_keeps_shape_and_range_and_can_be_switched_off() -> None:
         flip=False, rotate_deg=0, scale=0, translate=0, brightness=0, contrast=0, saturation=0, grayscale_p=0
     )
     assert torch.equal(augment(batch.clone(), off), batch)
+
+
+def test_init_from_an_earlier_run_keeps_a_matching_head_and_rebuilds_another(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    earlier = build_model(ModelConfig(head="bins", input_size=32))
+    path = tmp_path / "earlier.safetensors"
+    save_file({k: v.half().contiguous() for k, v in earlier.state_dict().items()}, str(path))
+
+    same = build_model(ModelConfig(head="bins", input_size=32))
+    assert _initial_weights(same, str(path)) is True
+    assert torch.allclose(same.fc.weight, earlier.fc.weight.half().float())
+    assert torch.allclose(same.conv1.weight, earlier.conv1.weight.half().float())
+
+    other = build_model(ModelConfig(head="mse", input_size=32))
+    assert _initial_weights(other, str(path)) is False  # backbone loaded, new head left as built
+    assert torch.allclose(other.conv1.weight, earlier.conv1.weight.half().float())
