@@ -5,6 +5,7 @@ describe('errorSentence', () => {
   it.each([
     [400, MESSAGES.broken],
     [401, MESSAGES.unauthorized],
+    [408, MESSAGES.tooSlow],
     [413, MESSAGES.tooLarge],
     [415, MESSAGES.notAnImage],
     [422, MESSAGES.missing],
@@ -14,7 +15,7 @@ describe('errorSentence', () => {
   });
 
   it('each status has a different sentence', () => {
-    const sentences = [400, 401, 413, 415, 422, 503].map((s) => errorSentence(new ApiError('http', s)));
+    const sentences = [400, 401, 408, 413, 415, 422, 503].map((s) => errorSentence(new ApiError('http', s)));
     expect(new Set(sentences).size).toBe(sentences.length);
   });
 

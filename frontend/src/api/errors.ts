@@ -32,6 +32,7 @@ export const MESSAGES = {
   broken: 'This image file seems to be damaged and could not be read. Please try another photo.',
   missing: 'The upload did not contain a photo. Please choose one and try again.',
   unauthorized: 'The service refused the request because it needs an access key.',
+  tooSlow: 'The upload took too long to arrive. Check your connection and try again.',
   notReady: 'The service is starting up or busy right now. Please try again in a few seconds.',
   network: 'The service could not be reached. Check your connection and try again.',
   invalid: 'The service sent an answer this page does not understand. Please try again later.',
@@ -57,6 +58,8 @@ export function errorSentence(error: unknown): string {
     case 401:
     case 403:
       return MESSAGES.unauthorized;
+    case 408:
+      return MESSAGES.tooSlow;
     case 413:
       return MESSAGES.tooLarge;
     case 415:
