@@ -31,13 +31,18 @@ export function CameraCapture({ disabled, onCapture }: Props) {
     };
   }, []);
 
-  const stop = () => {
+  /** Turns the camera off (its light too) and forgets the stream. */
+  const release = () => {
     stream.current?.getTracks().forEach((track) => track.stop());
     stream.current = null;
+  };
+
+  const stop = () => {
+    release();
     setOpen(false);
   };
 
-  useEffect(() => () => stream.current?.getTracks().forEach((track) => track.stop()), []);
+  useEffect(() => release, []);
 
   // The <video> exists only after React commits the open state, so the stream is attached here,
   // not in start(): a timer or animation frame there can fire before the commit on a busy machine.
