@@ -69,6 +69,8 @@ class RunConfig:
     mlflow: bool = False  # log to MLflow when the package is installed
     progress: bool = True
     num_threads: int = 0  # CPU threads for torch; 0 = torch's default
+    # bf16 autocast + channels_last: auto = on for CUDA and for CPUs with native bf16 (avx512_bf16/AMX)
+    precision: str = "auto"  # auto | bf16 | fp32
 
 
 @dataclass

@@ -139,6 +139,24 @@ def predict_set(
     return torch.cat(ages), (torch.cat(intervals) if intervals else None)
 
 
+def cpu_has_bf16() -> bool:
+    """Native bf16 matrix units: there bf16 autocast roughly doubles ResNet-50 training speed."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Resolve `run.precision` for a device; fp32 where bf16 would be emulated (slower, no gain)."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"run.precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+    return precision == "bf16"
+
+
 def _schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -178,14 +196,16 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         max(64, config.data.limit // 4) if config.data.limit else 0,
     )
     train_set = train_set.to(device)
+    bf16 = use_bf16(config.run.precision, device)
     if info.main:
         log.info(
-            "device %s, world %d, train %d, val %d, input %d px",
+            "device %s, world %d, train %d, val %d, input %d px, %s",
             device,
             info.world,
             len(train_set),
             len(val_set),
             mcfg.input_size,
+            "bf16 autocast" if bf16 else "fp32",
         )
 
     model = build_model(mcfg)
@@ -269,7 +289,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             images = augment(train_set.images[idx].float().div_(255), config.augment)
             inputs = normalise(images, mcfg).contiguous(memory_format=torch.channels_last)
             targets = train_set.ages[idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = net(inputs)
             loss = age_loss(
                 logits.float(), targets, mcfg, config.optim, None if weights is None else weights[idx]
@@ -285,6 +305,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
 
+        train_seconds = time.time() - t0
         stop = torch.zeros(1, device=device)
         if info.main:
             scored = ema.module if ema is not None else model
@@ -296,16 +317,18 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                 "val_mae": val_mae,
                 "lr": optimizer.param_groups[0]["lr"],
                 "seconds": round(time.time() - t0, 1),
+                "train_img_per_s": round(seen * info.world / max(train_seconds, 1e-9), 1),
             }
             history.append(row)
             log.info(
-                "epoch %d/%d  loss %.4f  val MAE %.3f  lr %.2e  %.0fs",
+                "epoch %d/%d  loss %.4f  val MAE %.3f  lr %.2e  %.0fs  %.0f img/s",
                 epoch + 1,
                 config.optim.epochs,
                 row["train_loss"],
                 val_mae,
                 row["lr"],
                 row["seconds"],
+                row["train_img_per_s"],
             )
             if tracker:
                 tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
