@@ -92,12 +92,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = read_name_list(args.files) if args.files else None
     if args.prepared:
         result = evaluate_prepared(
-            args.checkpoint, args.prepared, args.split, names, args.device, flip=not args.no_flip
+            args.checkpoint, args.prepared, args.split, names, args.device, not args.no_flip, args.checks
         )
     else:
         samples = select(_samples(args), names)
-        result = evaluate_photos(args.checkpoint, samples, args.device, flip=not args.no_flip)
+        result = evaluate_photos(args.checkpoint, samples, args.device, not args.no_flip, checks=args.checks)
+    if args.record:
+        from .evaluate import record
+
+        record(args.checkpoint, args.record, result, " ".join(["python -m training", *sys.argv[1:]]))
     print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate
+
+    print(json.dumps(calibrate(args.checkpoint, args.prepared, args.out, args.split, args.device, args.plot)))
     return 0
 
 
@@ -156,6 +167,15 @@ def _join_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _thresholds(text: str) -> list[int]:
+    from inference_service.vision.age_checks import parse_thresholds
+
+    try:
+        return parse_thresholds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,7 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     cmd.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip")
     cmd.add_argument("--json", action="store_true", help="print one JSON object (keys mae, groups, ...)")
+    cmd.add_argument(
+        "--checks",
+        type=_thresholds,
+        help="age checks to score, e.g. 13,18,21,25: false accept/reject, uncertain share, ECE, Challenge-25",
+    )
+    cmd.add_argument(
+        "--record",
+        metavar="KEY",
+        help="also store the figures in the checkpoint's metrics under KEY (shown by GET /model)",
+    )
     cmd.set_defaults(handler=_evaluate)
+
+    cmd = commands.add_parser(
+        "calibrate", help="fit the age distribution's temperature on a split; write it into the checkpoint"
+    )
+    cmd.add_argument("--checkpoint", required=True)
+    cmd.add_argument("--prepared", required=True, help="prepared set the model was trained on")
+    cmd.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to fit on")
+    cmd.add_argument("--out", help="write the calibrated checkpoint here (default: in place)")
+    cmd.add_argument("--plot", help="write a reliability diagram (PNG) here")
+    cmd.add_argument("--device", default="auto")
+    cmd.set_defaults(handler=_calibrate)
 
     cmd = commands.add_parser("predict", help="every face, its box and age, in photos or folders of photos")
     cmd.add_argument("--checkpoint", required=True)

@@ -42,6 +42,9 @@ class OptimConfig:
     l1_weight: float = 0.1  # bins head: extra L1 on the expected age
     ema_decay: float = 0.999  # 0 disables the weight EMA
     grad_clip: float = 5.0
+    # Cosine to zero when run.max_minutes runs out (or at `epochs`, whichever comes first): on a CPU
+    # shared with other work, a step-based schedule cut by the time budget would never anneal.
+    anneal_by_time: bool = False
 
 
 @dataclass

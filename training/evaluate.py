@@ -12,14 +12,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference_service.vision.checkpoint import read_metadata
+from inference_service.settings import Settings
+from inference_service.vision.age_checks import check_thresholds, probability_over
+from inference_service.vision.age_model import AgeOutput, ModelConfig
+from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
 from inference_service.vision.detector import RetinaFaceDetector
 from inference_service.vision.predictor import AgeEstimator
 
-from .metrics import summarise
+from .metrics import age_check_report, summarise
 from .prepare import pick_face
 from .sources import Sample
+
+CHECK_CONFIDENCE: float = Settings.model_fields["check_confidence"].default  # the service's verdicts
 
 
 def read_name_list(path: str | Path) -> list[str]:
@@ -51,6 +56,7 @@ def evaluate_photos(
     device: str = "auto",
     flip: bool = True,
     score_threshold: float = 0.5,
+    checks: list[int] | None = None,
 ) -> dict:
     """Detect, align (the checkpoint's template and size) and age the labelled face of every photo."""
     estimator = AgeEstimator(checkpoint, device=device, flip=flip, batch_size=64)
@@ -70,9 +76,8 @@ def evaluate_photos(
         ages.append(sample.age)
     if not crops:
         raise ValueError(f"no face found in any of the {len(samples)} images")
-    pred, interval = estimator.predict_crops(np.stack(crops))
-    result = summarise(
-        torch.from_numpy(pred), torch.tensor(ages), None if interval is None else torch.from_numpy(interval)
+    result = score(
+        estimator.predict_crops(np.stack(crops)), torch.tensor(ages), estimator.model_config, checks
     )
     result.update(
         _describe(checkpoint), images=len(samples), no_face=len(no_face), no_face_files=no_face[:20]
@@ -87,19 +92,37 @@ def evaluate_prepared(
     names: list[str] | None = None,
     device: str = "auto",
     flip: bool = True,
+    checks: list[int] | None = None,
 ) -> dict:
     """Metrics on already-aligned crops of a prepared set (resized to the checkpoint's input size)."""
     from .data import load_split
-    from .train import load_and_predict
 
     meta = read_metadata(checkpoint)
     faces = load_split(
         str(prepared), None if split == "all" else split, meta.model.input_size, originals=names
     )
-    pred, interval = load_and_predict(checkpoint, faces, device=device, flip=flip)
-    result = summarise(pred, faces.ages, interval)
+    out = AgeEstimator(checkpoint, device=device, flip=flip, batch_size=64).predict_crops(faces.images)
+    result = score(out, faces.ages, meta.model, checks)
     result.update(_describe(checkpoint), prepared=str(prepared), split=split)
     return result
+
+
+def score(out: AgeOutput, ages: torch.Tensor, cfg: ModelConfig, checks: list[int] | None) -> dict:
+    """MAE, CS@5, groups, interval coverage, and with `checks` the age-check error rates."""
+    result = summarise(out.age, ages, out.interval)
+    if checks:
+        check_thresholds(checks, cfg)
+        p_over = probability_over(out.probabilities, checks, cfg)
+        result["age_checks"] = age_check_report(p_over, out.age, ages, checks, CHECK_CONFIDENCE)
+    return result
+
+
+def record(checkpoint: str | Path, key: str, result: dict, command: str) -> None:
+    """Store an evaluation in the checkpoint's metadata (weights untouched), so `GET /model` shows it."""
+    meta = read_metadata(checkpoint)
+    kept = {k: v for k, v in result.items() if k not in ("checkpoint", "no_face_files")}
+    meta.metrics = {**meta.metrics, key: {**kept, "measured_with": command}}
+    rewrite_metadata(checkpoint, meta, checkpoint)
 
 
 def _describe(checkpoint: str | Path) -> dict:
@@ -118,7 +141,7 @@ def format_report(result: dict) -> str:
     lines = [
         f"checkpoint {result['checkpoint']} ({result['head']} head, {result['input_size']} px, "
         f"version {result['model_version']})",
-        f"MAE {result['mae']:.3f} years on {result['n']} faces",
+        f"MAE {result['mae']:.3f} years on {result['n']} faces, CS@5 {result['cs5']:.1%}",
     ]
     if "no_face" in result:
         lines.append(f"no face found in {result['no_face']} of {result['images']} images (not scored)")
@@ -129,4 +152,24 @@ def format_report(result: dict) -> str:
             f"{result['interval_mass']:.0%} interval coverage {result['interval_coverage']:.3f}, "
             f"mean width {result['interval_mean_width']:.1f} years"
         )
+    if "age_checks" in result:
+        lines += _format_checks(result["age_checks"])
     return "\n".join(lines)
+
+
+def _format_checks(report: dict) -> list[str]:
+    lines = [f"age checks (verdict at p >= {report['confidence']}):"]
+    for t, row in report["thresholds"].items():
+        lines.append(
+            f"  {t:>3}+: false accept {_pct(row['false_accept_rate'])}  "
+            f"false reject (T+5) {_pct(row['false_reject_rate'])}  "
+            f"uncertain {_pct(row['uncertain_share'])}  ECE {row['ece']:.3f}"
+        )
+    c25 = report["challenge_25"]
+    lines.append(f"Challenge-25: {_pct(c25['rate'])} of {c25['n']} faces aged 13-17 estimated 25 or older")
+    lines.append(f"MAE averaged over ages 13-30: {report['mae_13_30_mean_of_years']}")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:5.1%}"

@@ -21,6 +21,7 @@ def summarise(pred: torch.Tensor, true: torch.Tensor, interval: torch.Tensor | N
     result: dict = {
         "n": len(true),
         "mae": round(float(error.mean()), 3) if len(true) else float("nan"),
+        "cs5": round(float((error <= 5).float().mean()), 4) if len(true) else float("nan"),
         "groups": {},
     }
     for name, low, high in AGE_GROUPS:
@@ -33,3 +34,68 @@ def summarise(pred: torch.Tensor, true: torch.Tensor, interval: torch.Tensor | N
         result["interval_coverage"] = round(float(inside.float().mean()), 3)
         result["interval_mean_width"] = round(float((interval[:, 1] - interval[:, 0]).mean()), 2)
     return result
+
+
+def expected_calibration_error(p: torch.Tensor, outcome: torch.Tensor, bins: int = 10) -> float:
+    """ECE of probabilities `p` for a binary `outcome`.
+
+    The mean |confidence - frequency| over equal-width bins, weighted by each bin's share.
+    """
+    p, outcome = p.float().cpu(), outcome.float().cpu()
+    index = (p * bins).long().clamp(max=bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            total += float(members.float().mean()) * abs(float(p[members].mean() - outcome[members].mean()))
+    return total
+
+
+def age_check_report(
+    p_over: torch.Tensor,
+    pred: torch.Tensor,
+    true: torch.Tensor,
+    thresholds: list[int],
+    confidence: float,
+) -> dict:
+    """The rates an age-assurance test reports, per threshold T (verdicts as the service gives them).
+
+    False accept: true age under T, verdict `over`. False reject: true age at least
+    T + 5, verdict `under`. Challenge-25 (NIST FATE AEV): the share of 13-17-year-olds
+    whose estimated age is 25 or more.
+    """
+    true, pred = true.float().cpu(), pred.float().cpu()
+    over, under = p_over >= confidence, p_over <= 1 - confidence
+    checks = {}
+    for i, t in enumerate(thresholds):
+        minors, clear = true < t, true >= t + 5
+        checks[str(t)] = {
+            "n_under": int(minors.sum()),
+            "false_accept_rate": _share(over[:, i], minors),
+            "n_at_least_t_plus_5": int(clear.sum()),
+            "false_reject_rate": _share(under[:, i], clear),
+            "uncertain_share": round(float((~over[:, i] & ~under[:, i]).float().mean()), 4),
+            "ece": round(expected_calibration_error(p_over[:, i], true >= t), 4),
+        }
+    teens = (true >= 13) & (true <= 17)
+    by_year = {}
+    for year in range(13, 31):
+        members = true.round() == year
+        if members.any():
+            by_year[str(year)] = {
+                "n": int(members.sum()),
+                "mae": round(float((pred[members] - true[members]).abs().mean()), 3),
+            }
+    return {
+        "confidence": confidence,
+        "thresholds": checks,
+        "challenge_25": {"n": int(teens.sum()), "rate": _share(pred >= 25, teens)},
+        "mae_by_year_13_30": by_year,
+        "mae_13_30_mean_of_years": round(sum(v["mae"] for v in by_year.values()) / len(by_year), 3)
+        if by_year
+        else None,
+    }
+
+
+def _share(hit: torch.Tensor, among: torch.Tensor) -> float | None:
+    return round(float(hit[among].float().mean()), 4) if among.any() else None

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from inference_service.vision.age_model import ModelConfig, build_model, decode_output, normalise
+from inference_service.vision.age_model import ModelConfig, build_model, normalise
 from inference_service.vision.align import UTKFACE_TEMPLATE
 from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
-from inference_service.vision.predictor import resolve_device
+from inference_service.vision.predictor import AgeEstimator, resolve_device
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
@@ -113,30 +114,19 @@ class WarmupEma:
                 avg.copy_(cur)
 
 
-@torch.inference_mode()
-def predict_set(
-    model: nn.Module,
-    faces: FaceSet,
-    cfg: ModelConfig,
-    device: torch.device,
-    flip: bool = True,
-    batch_size: int = 256,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Ages (and intervals) for every crop of a FaceSet."""
-    model.eval()
-    ages, intervals = [], []
-    for start in range(0, len(faces), batch_size):
-        batch = faces.images[start : start + batch_size].to(device, non_blocking=True)
-        inputs = normalise(batch.float().div_(255), cfg).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(inputs).float()
-            if flip:
-                logits = (logits + model(inputs.flip(3)).float()) / 2
-        out = decode_output(logits, cfg)
-        ages.append(out.age.cpu())
-        if out.interval is not None:
-            intervals.append(out.interval.cpu())
-    return torch.cat(ages), (torch.cat(intervals) if intervals else None)
+def validation_mae(
+    model: nn.Module, mcfg: ModelConfig, faces: FaceSet, device: torch.device, flip: bool
+) -> float:
+    """MAE through the service's own `AgeEstimator` (fp32 torch engine, so the weights stay as trained)."""
+    estimator = AgeEstimator(
+        (model, CheckpointMetadata(model=mcfg)),
+        device=str(device),
+        flip=flip,
+        batch_size=256,
+        runtime="torch",
+    )
+    pred = estimator.predict_crops(faces.images).age
+    return float((pred - faces.ages.cpu()).abs().mean())
 
 
 def cpu_has_bf16() -> bool:
@@ -157,11 +147,18 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16"
 
 
-def _schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+def _schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    time_progress: Callable[[], float] = lambda: 0.0,
+):
+    """Linear warm-up, then cosine to zero by the last step or, when `time_progress` runs, by the budget."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / max(1, warmup_steps)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        progress = max((step - warmup_steps) / max(1, total_steps - warmup_steps), time_progress())
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -238,8 +235,13 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         int(counts.clamp(max=config.data.age_cap).sum()) if config.data.balance == "cap" else len(train_set)
     )
     steps_per_epoch = max(1, epoch_size // config.optim.batch_size)
+    started = time.time()
+    budget_s = 60 * config.run.max_minutes if config.optim.anneal_by_time else 0.0
     scheduler = _schedule(
-        optimizer, int(config.optim.warmup_epochs * steps_per_epoch), config.optim.epochs * steps_per_epoch
+        optimizer,
+        int(config.optim.warmup_epochs * steps_per_epoch),
+        config.optim.epochs * steps_per_epoch,
+        (lambda: (time.time() - started) / budget_s) if budget_s else (lambda: 0.0),
     )
     weights = (
         lds_weights(train_set.ages, config.data.lds_sigma, mcfg.age_max)
@@ -260,12 +262,12 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             ema.load_state_dict(state["ema"])
             ema_update.updates = int(ema.n_averaged)
         start_epoch, best = state["epoch"] + 1, state["best"]
+        started -= state.get("elapsed_s", 0.0)  # the time budget (and a time-based schedule) goes on
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         if info.main:
             log.info("resumed after epoch %d (best val MAE %.3f)", state["epoch"] + 1, best["val_mae"])
 
     tracker = _mlflow(config) if info.main and config.run.mlflow else None
-    started = time.time()
     generator = torch.Generator().manual_seed(config.run.seed)
     for epoch in range(start_epoch, config.optim.epochs):
         generator.manual_seed(config.run.seed * 1000 + epoch)  # same order on every rank
@@ -285,6 +287,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
             batches = tqdm(batches, desc=f"epoch {epoch + 1}/{config.optim.epochs}", leave=False)
         for start in batches:
+            if budget_s and info.world == 1 and time.time() - started >= budget_s:
+                break  # the learning rate has reached zero: validate and stop now
             idx = order[start : start + per_rank_batch].to(device)
             images = augment(train_set.images[idx].float().div_(255), config.augment)
             inputs = normalise(images, mcfg).contiguous(memory_format=torch.channels_last)
@@ -309,8 +313,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         stop = torch.zeros(1, device=device)
         if info.main:
             scored = ema.module if ema is not None else model
-            pred, _ = predict_set(scored, val_set, mcfg, device, flip=config.run.eval_flip)
-            val_mae = float((pred - val_set.ages).abs().mean())
+            val_mae = validation_mae(scored, mcfg, val_set, device, config.run.eval_flip)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": total / max(1, seen),
@@ -342,6 +345,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch,
                 "best": best,
+                "elapsed_s": time.time() - started,
             }
             if ema is not None:
                 state["ema"] = ema.state_dict()
@@ -371,12 +375,21 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             "world_size": info.world,
             "history": history,
         }
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         from .report import plot_history, sample_grid
 
         plot_history(history, out / "curves.png")
         if (out / "best.safetensors").exists():
             sample_grid(out / "best.safetensors", val_set, out / "samples.png")
+            if mcfg.head == "bins":  # the distribution's temperature, fitted on the validation split
+                from .calibrate import calibrate
+
+                metrics["calibration"] = calibrate(
+                    out / "best.safetensors",
+                    config.data.prepared,
+                    plot=out / "calibration.png",
+                    device=str(device),
+                )
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         if tracker:
             tracker.log_artifacts(str(out))
             tracker.end_run()
@@ -441,15 +454,3 @@ def _mlflow(config: TrainConfig):
     flat = {f"{s}.{k}": v for s, sec in config.to_dict().items() for k, v in sec.items()}
     mlflow.log_params(flat)
     return mlflow
-
-
-def load_and_predict(
-    checkpoint: str | Path, faces: FaceSet, device: str = "auto", flip: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Ages (and intervals) a checkpoint file gives for every crop of a FaceSet."""
-    from inference_service.vision.checkpoint import load_checkpoint
-
-    dev = resolve_device(device)
-    model, meta = load_checkpoint(checkpoint, dev)
-    model = model.to(memory_format=torch.channels_last)
-    return predict_set(model, faces, meta.model, dev, flip=flip)
