@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .settings import Settings
+from .vision.age_checks import check_thresholds
 from .vision.checkpoint import CheckpointMetadata
 from .vision.detector import RetinaFaceDetector
 from .vision.predictor import AgeEstimator, FacePipeline, resolve_device
@@ -98,6 +99,7 @@ class ModelRuntime:
             requested = self.settings.device
             resolved = str(resolve_device(requested))
             pipeline = self.factory(self.settings)
+            check_thresholds(self.settings.age_thresholds, pipeline.metadata.model)  # refuse at start-up
             warm_up(pipeline)
         except Exception as exc:
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     age_threads: int = Field(0, ge=0, le=256)  # ONNX Runtime threads of the age model; 0 = all cores
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 
+    # Age checks: P(age >= T) per face for these thresholds when a request names none (empty: no checks).
+    age_thresholds: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    check_confidence: float = Field(0.9, gt=0.5, lt=1.0)  # verdict over/under at this P, else uncertain
+
     # The face detector.
     detector_score_threshold: float = Field(0.9, gt=0.0, lt=1.0)
     detector_nms_threshold: float = Field(0.4, gt=0.0, le=1.0)
@@ -142,6 +146,16 @@ class Settings(BaseSettings):
             if value.lstrip().startswith("["):
                 return json.loads(value)
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("age_thresholds", mode="before")
+    @classmethod
+    def _parse_thresholds(cls, value: Any) -> Any:
+        # AGE_AGE_THRESHOLDS may be "13,18" or a JSON list, like the page's query parameter.
+        if isinstance(value, str):
+            from .vision.age_checks import parse_thresholds
+
+            return json.loads(value) if value.lstrip().startswith("[") else parse_thresholds(value)
         return value
 
     @classmethod

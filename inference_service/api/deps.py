@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from ..inference import ModelRuntime
 from ..settings import Settings
+from ..vision.age_checks import MAX_THRESHOLDS, AgeCheckError, check_thresholds, parse_thresholds
 from ..worker import NotReady
+from .errors import ApiError
 
 
 def get_settings(request: Request) -> Settings:
@@ -30,3 +32,34 @@ def get_ready_runtime(request: Request) -> ModelRuntime:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[ModelRuntime, Depends(get_runtime)]
 ReadyRuntimeDep = Annotated[ModelRuntime, Depends(get_ready_runtime)]
+
+
+def get_check_thresholds(
+    runtime: ReadyRuntimeDep,
+    settings: SettingsDep,
+    thresholds: Annotated[
+        str | None,
+        Query(
+            description=(
+                f"Age checks: up to {MAX_THRESHOLDS} comma-separated whole ages, e.g. `13,18,21,25`. "
+                "Each face then carries `age_checks`: the calibrated probability that the person "
+                "is at least that old, and a verdict. Absent: the service's `age_thresholds`; "
+                "empty: no checks."
+            ),
+            examples=["18", "13,18,21,25"],
+            max_length=200,
+        ),
+    ] = None,
+) -> list[int]:
+    """The thresholds this request asks about, checked against the model before the upload is read."""
+    try:
+        if thresholds is None:
+            chosen = settings.age_thresholds
+        else:
+            chosen = parse_thresholds(thresholds) if thresholds.strip() else []
+        return check_thresholds(chosen, runtime.metadata.model)
+    except AgeCheckError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+ThresholdsDep = Annotated[list[int], Depends(get_check_thresholds)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -11,10 +12,11 @@ from fastapi.responses import JSONResponse
 
 from ..inference import ModelRuntime
 from ..settings import Settings
+from ..vision.age_checks import age_checks
 from ..vision.decode import ImageError, decode_image
 from ..vision.predictor import Prediction
 from ..worker import InferenceFailed
-from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep
+from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, internal_error_detail
 from .schemas import BatchResponse, ErrorResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
 from .uploads import UploadedFile, read_files
@@ -37,7 +39,8 @@ _ERROR_WHEN = {
     408: "The request body was still arriving after `upload_timeout_s` (a stalled or very slow client).",
     413: "The upload is over the byte limit, or the image over the pixel limit.",
     415: "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
-    422: "The request is not multipart/form-data, lacks the file field, or has too many files.",
+    422: "The request is not multipart/form-data, lacks the file field, or has too many files; or "
+    "`thresholds` is malformed, out of the model's age range, or asked of a model without a distribution.",
     500: "The detector or the age model failed on this image; the detail carries the request id.",
     503: "The models are still loading, or too many requests are in flight. See Retry-After.",
 }
@@ -79,7 +82,9 @@ def _clip(value: float, high: int) -> float:
     return round(min(max(value, 0.0), float(high)), 1)
 
 
-def _response(prediction: Prediction, width: int, height: int, runtime: ModelRuntime) -> dict[str, Any]:
+def _response(
+    prediction: Prediction, width: int, height: int, runtime: ModelRuntime, checks: _Checks
+) -> dict[str, Any]:
     faces = []
     for face in prediction.faces:
         x1, y1, x2, y2 = face.box
@@ -91,6 +96,10 @@ def _response(prediction: Prediction, width: int, height: int, runtime: ModelRun
         }
         if face.age_interval is not None:
             item["age_interval"] = face.age_interval
+        if checks.thresholds and face.distribution is not None:
+            item["age_checks"] = age_checks(
+                face.distribution, checks.thresholds, checks.confidence, runtime.metadata.model
+            )
         faces.append(item)
     meta = runtime.metadata
     return {
@@ -102,8 +111,14 @@ def _response(prediction: Prediction, width: int, height: int, runtime: ModelRun
     }
 
 
+@dataclass(frozen=True)
+class _Checks:
+    thresholds: list[int]
+    confidence: float
+
+
 async def _predict_one(
-    upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings
+    upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings, thresholds: list[int]
 ) -> dict[str, Any]:
     if upload.too_large:
         raise ApiError(413, f"The file is larger than the limit of {settings.max_upload_bytes:,} bytes.")
@@ -120,7 +135,8 @@ async def _predict_one(
     decoded_at = time.perf_counter()
     assert runtime.worker is not None
     prediction, queued_ms = await runtime.worker.predict(decoded)
-    body = _response(prediction, decoded.width, decoded.height, runtime)
+    checks = _Checks(thresholds, settings.check_confidence)
+    body = _response(prediction, decoded.width, decoded.height, runtime, checks)
     body["timings_ms"] = {
         "decode": round((decoded_at - started) * 1000, 1),
         "queue": queued_ms,
@@ -139,15 +155,21 @@ async def _predict_one(
         "Send one image as the multipart field `file` (JPEG, PNG, WebP, BMP, TIFF or GIF; the first "
         "frame of an animation). EXIF orientation is applied; coordinates are pixels of the upright "
         "image. No face is a normal answer: `200` with `faces: []`.\n\n"
-        "Example: `curl -F file=@group.jpg http://127.0.0.1:8000/predict`"
+        "Age checks: add `?thresholds=18` (or `13,18,21,25`) and every face carries `age_checks`, e.g. "
+        '`{"threshold": 18, "p_over": 0.973, "verdict": "over"}`: `p_over` is the calibrated probability '
+        "that the person is at least that old; the verdict is `over` or `under` when that sure (the "
+        "service's `check_confidence`), else `uncertain`: ask for ID.\n\n"
+        "Example: `curl -F file=@group.jpg 'http://127.0.0.1:8000/predict?thresholds=18'`"
     ),
     responses=_errors(400, 401, 408, 413, 415, 422, 500, 503),
     openapi_extra=_multipart_body("file", many=False, max_items=1),
 )
-async def predict(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
+async def predict(
+    request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
+) -> dict[str, Any]:
     with runtime.gate.admit():
         (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s)
-        return await _predict_one(upload, request, runtime, settings)
+        return await _predict_one(upload, request, runtime, settings, thresholds)
 
 
 @router.post(
@@ -163,7 +185,9 @@ async def predict(request: Request, runtime: ReadyRuntimeDep, settings: Settings
     responses=_errors(400, 401, 408, 413, 422, 503),
     openapi_extra=_multipart_body("files", many=True, max_items=8),
 )
-async def predict_batch(request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
+async def predict_batch(
+    request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
+) -> dict[str, Any]:
     with runtime.gate.admit():
         uploads = await read_files(
             request, "files", settings.max_batch_files, settings.max_upload_bytes, settings.upload_timeout_s
@@ -172,7 +196,7 @@ async def predict_batch(request: Request, runtime: ReadyRuntimeDep, settings: Se
         for index, upload in enumerate(uploads):
             item: dict[str, Any] = {"index": index, "filename": upload.filename}
             try:
-                item["result"] = await _predict_one(upload, request, runtime, settings)
+                item["result"] = await _predict_one(upload, request, runtime, settings, thresholds)
                 item["status"] = 200
             except (ApiError, ImageError) as exc:
                 item["status"], item["detail"] = (

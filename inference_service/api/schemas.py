@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,8 @@ _EXAMPLE_FACE = {
     "score": 0.9991,
     "landmarks": [[240.2, 152.3], [289.5, 150.8], [265.0, 180.4], [245.1, 206.7], [285.6, 205.2]],
     "age": 34.2,
-    "age_interval": [27.0, 42.0],
+    "age_interval": [27.3, 42.1],
+    "age_checks": [{"threshold": 18, "p_over": 0.998, "verdict": "over"}],
 }
 _EXAMPLE_PREDICTION = {
     "faces": [_EXAMPLE_FACE],
@@ -21,6 +22,16 @@ _EXAMPLE_PREDICTION = {
     "device": "cpu",
     "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "age": 52.3, "total": 91.2},
 }
+
+
+class AgeCheck(BaseModel):
+    threshold: int = Field(description="the age asked about, in whole years")
+    p_over: float = Field(
+        ge=0, le=1, description="calibrated probability that the true age is at least threshold"
+    )
+    verdict: Literal["over", "under", "uncertain"] = Field(
+        description="over / under when p_over (or 1 - p_over) reaches check_confidence; else uncertain"
+    )
 
 
 class Face(BaseModel):
@@ -39,6 +50,9 @@ class Face(BaseModel):
         min_length=2,
         max_length=2,
         description="[low, high] holding the model's central probability mass (bins head only)",
+    )
+    age_checks: list[AgeCheck] | None = Field(
+        default=None, description="one entry per requested threshold, in threshold order (when asked for)"
     )
 
 

@@ -96,6 +96,16 @@ def save_checkpoint(
     return path
 
 
+def rewrite_metadata(source: str | Path, metadata: CheckpointMetadata, target: str | Path) -> Path:
+    """Copy `source` to `target` with new metadata; the weights are copied bit for bit."""
+    with safe_open(str(source), framework="pt") as handle:
+        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
+    target = Path(target)
+    save_file(state, str(target), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
+    target.chmod(0o644)
+    return target
+
+
 def read_metadata(path: str | Path) -> CheckpointMetadata:
     path = Path(path)
     if not path.is_file():

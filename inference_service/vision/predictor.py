@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .age_model import ModelConfig, decode_output, normalise
+from .age_model import AgeOutput, ModelConfig, decode_output, normalise
 from .align import align_face, crop_scale
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .decode import DecodedImage
@@ -27,6 +27,8 @@ class FaceResult:
     landmarks: list[list[float]]
     age: float
     age_interval: list[float] | None = None
+    # The calibrated age distribution (bins head): the API's age checks are read from it.
+    distribution: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -100,6 +102,8 @@ def export_onnx(model: torch.nn.Module, input_size: int) -> bytes:
 class AgeEstimator:
     """The ResNet-50 age model, loaded once, answering batches of aligned crops.
 
+    The one place ages are computed from crops: the service, both `evaluate` paths
+    and the trainer's validation all call `predict_crops`, so they cannot disagree.
     `runtime` picks the engine for the same weights: `torch` (fp32 eager, the
     reference), `onnx` (ONNX Runtime, CPU) or `torch-fp16` (CUDA); `auto` takes
     the fastest for the device. Preprocessing always comes from the checkpoint.
@@ -110,7 +114,7 @@ class AgeEstimator:
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        checkpoint: str | Path | tuple[torch.nn.Module, CheckpointMetadata],
         device: str = "auto",
         flip: bool = True,
         batch_size: int = 32,
@@ -118,23 +122,19 @@ class AgeEstimator:
         threads: int = 0,
         spinning: bool = False,
     ):
+        """`checkpoint` is a file, or an in-memory (model, metadata) pair (the trainer's validation)."""
         self.device = resolve_device(device)
         self.runtime = resolve_runtime(runtime, self.device)
-        self.model, self.metadata = load_checkpoint(checkpoint, self.device)
+        if isinstance(checkpoint, tuple):
+            model, self.metadata = checkpoint
+            self.model = model.to(self.device).eval()
+        else:
+            self.model, self.metadata = load_checkpoint(checkpoint, self.device)
         self.flip = flip
         self.batch_size = max(1, int(batch_size))
         self._session = None
         if self.runtime == "onnx":
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.intra_op_num_threads = max(0, int(threads))
-            options.inter_op_num_threads = 1
-            if not spinning:
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            graph = export_onnx(self.model, self.metadata.model.input_size)
-            self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            self._session = _onnx_session(self.model, self.metadata.model.input_size, threads, spinning)
             self.model = None  # ONNX Runtime holds its own copy of the weights
         elif self.runtime == "torch-fp16":
             self.model = self.model.half().to(memory_format=torch.channels_last)
@@ -157,20 +157,29 @@ class AgeEstimator:
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits for a normalised N x 3 x S x S float batch, in the chosen runtime."""
         if self._session is not None:
-            out = self._session.run(None, {"input": inputs.numpy()})[0]
+            out = self._session.run(None, {"input": inputs.cpu().numpy()})[0]
             return torch.from_numpy(out)
         if self.runtime == "torch-fp16":
             inputs = inputs.half()
         return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
 
     @torch.inference_mode()
-    def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Ages (N,) and intervals (N, 2) or None for uint8 N x S x S x 3 aligned crops."""
-        cfg = self.metadata.model
-        ages, intervals = [], []
+    def predict_logits(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Logits (flip-averaged when `flip`) for aligned uint8 crops.
+
+        `crops` is N x S x S x 3 (NumPy, as aligned) or N x 3 x S x S (a torch
+        tensor, as a prepared set holds them).
+        """
+        if self.model is not None:
+            self.model.eval()
+        out = []
         for start in range(0, len(crops), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
-            inputs = normalise(batch.to(self.device), cfg)
+            batch = crops[start : start + self.batch_size]
+            if isinstance(batch, np.ndarray):
+                batch = torch.from_numpy(np.ascontiguousarray(batch))
+            else:
+                batch = batch.permute(0, 2, 3, 1)
+            inputs = normalise(batch.to(self.device), self.metadata.model)
             count = len(inputs)
             if self.flip:
                 # Both views in one forward pass: one call, a fuller batch.
@@ -178,13 +187,28 @@ class AgeEstimator:
                 logits = (logits[:count] + logits[count:]) / 2
             else:
                 logits = self._logits(inputs.contiguous())
-            out = decode_output(logits, cfg)
-            ages.append(out.age.cpu().numpy())
-            if out.interval is not None:
-                intervals.append(out.interval.cpu().numpy())
-        if not ages:
-            return np.zeros(0, np.float32), (np.zeros((0, 2), np.float32) if cfg.gives_interval else None)
-        return np.concatenate(ages), (np.concatenate(intervals) if intervals else None)
+            out.append(logits.float().cpu())
+        if not out:
+            cfg = self.metadata.model
+            return torch.zeros(0, cfg.num_bins if cfg.head == "bins" else 1)
+        return torch.cat(out)
+
+    def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
+        """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
+        return decode_output(self.predict_logits(crops), self.metadata.model)
+
+
+def _onnx_session(model: torch.nn.Module, input_size: int, threads: int, spinning: bool):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = max(0, int(threads))
+    options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    graph = export_onnx(model.cpu(), input_size)
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 class FacePipeline:
@@ -227,7 +251,10 @@ class FacePipeline:
                     crops.append(self.estimator.align(full, d.landmarks / to_full))
                 else:
                     crops.append(self.estimator.align(pixels, d.landmarks))
-            ages, intervals = self.estimator.predict_crops(np.stack(crops))
+            out = self.estimator.predict_crops(np.stack(crops))
+            ages = out.age.numpy()
+            intervals = None if out.interval is None else out.interval.numpy()
+            distributions = None if out.probabilities is None else out.probabilities.numpy()
             for i, d in enumerate(detections):
                 box = d.box / np.tile(to_full, 2)
                 landmarks = d.landmarks / to_full
@@ -239,7 +266,8 @@ class FacePipeline:
                         age=round(float(ages[i]), 1),
                         age_interval=None
                         if intervals is None
-                        else [float(intervals[i][0]), float(intervals[i][1])],
+                        else [round(float(intervals[i][0]), 1), round(float(intervals[i][1]), 1)],
+                        distribution=None if distributions is None else distributions[i],
                     )
                 )
         t2 = time.perf_counter()

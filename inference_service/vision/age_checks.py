@@ -1,0 +1,80 @@
+"""Age checks: the calibrated probability that a face is at least T years old, and a verdict.
+
+Age assurance asks "over 18?", not "how old?". The `bins` head gives a whole
+distribution over ages, so P(age >= T) is its upper tail; the checkpoint's
+temperature (fitted on the validation split) is what makes that number honest.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .age_model import ModelConfig
+
+MAX_THRESHOLDS = 8
+Verdict = Literal["over", "under", "uncertain"]
+
+
+class AgeCheckError(ValueError):
+    """The requested thresholds are malformed, or this model cannot answer age checks."""
+
+
+def parse_thresholds(text: str) -> list[int]:
+    """'13,18,21' -> [13, 18, 21] (sorted, without repeats); one-line errors say which value is wrong."""
+    parts = [part.strip() for part in text.split(",")]
+    values = []
+    for position, part in enumerate(parts, start=1):
+        if not part:
+            raise AgeCheckError(f"thresholds: value {position} of {len(parts)} is empty")
+        if not part.lstrip("+-").isdigit():
+            raise AgeCheckError(f"thresholds: {part[:20]!r} is not a whole number of years")
+        values.append(int(part))
+    if len(values) > MAX_THRESHOLDS:
+        raise AgeCheckError(f"thresholds: at most {MAX_THRESHOLDS} values, got {len(values)}")
+    return sorted(set(values))
+
+
+def check_thresholds(thresholds: list[int], config: ModelConfig) -> list[int]:
+    """Refuse thresholds outside the model's age range, and models without a distribution."""
+    if not thresholds:
+        return thresholds
+    if config.head != "bins":
+        raise AgeCheckError(
+            f"this model cannot answer age checks (its {config.head} head gives no distribution)"
+        )
+    for value in thresholds:
+        if not config.age_min <= value <= config.age_max:
+            raise AgeCheckError(
+                f"thresholds: {value} is outside the model's age range {config.age_min}..{config.age_max}"
+            )
+    return thresholds
+
+
+def probability_over(probabilities: torch.Tensor, thresholds: list[int], config: ModelConfig) -> torch.Tensor:
+    """P(true age >= T) for each threshold: the upper tail of the calibrated distribution, (N, len(T))."""
+    tails = probabilities.flip(1).cumsum(1).flip(1)  # tails[:, i] = P(age >= age_min + i)
+    index = torch.tensor([t - config.age_min for t in thresholds], dtype=torch.long, device=tails.device)
+    return tails.index_select(1, index.clamp(0, config.num_bins - 1)).clamp(0.0, 1.0)
+
+
+def verdict(p_over: float, confidence: float) -> Verdict:
+    """`over` or `under` when the calibrated probability is that sure, else `uncertain`."""
+    if p_over >= confidence:
+        return "over"
+    if p_over <= 1.0 - confidence:
+        return "under"
+    return "uncertain"
+
+
+def age_checks(
+    distribution: np.ndarray, thresholds: list[int], confidence: float, config: ModelConfig
+) -> list[dict]:
+    """One face's checks, in threshold order, as the API returns them."""
+    p_over = probability_over(torch.from_numpy(distribution).view(1, -1), thresholds, config)[0]
+    return [
+        {"threshold": t, "p_over": round(float(p), 3), "verdict": verdict(float(p), confidence)}
+        for t, p in zip(thresholds, p_over.tolist())
+    ]
