@@ -143,4 +143,35 @@ describe('App', () => {
     expect(screen.getByText(/never stored/)).toBeInTheDocument();
     expect(screen.getByText(/Ages are estimates/)).toBeInTheDocument();
   });
+
+  it('asks for the chosen age check, remembers it, and re-asks for the photo on screen when it changes', async () => {
+    localStorage.clear();
+    const user = userEvent.setup();
+    const service = controlledPredict();
+    const { unmount } = render(<App predict={service.predict} prepare={prepare} />);
+    expect(screen.getByRole('radio', { name: 'off' })).toBeChecked();
+    await user.click(screen.getByRole('radio', { name: '18+' }));
+    expect(service.predict).not.toHaveBeenCalled(); // nothing on screen yet: only remembered
+
+    await user.upload(fileInput(), photo('door.jpg'));
+    await waitFor(() => expect(service.predict).toHaveBeenCalledTimes(1));
+    expect(service.options()?.thresholds).toEqual([18]);
+    const checked = (age: number, p: number, verdict: 'over' | 'under' | 'uncertain') => ({
+      ...face([100, 50, 200, 250], age),
+      age_checks: [{ threshold: 18, p_over: p, verdict }],
+    });
+    await act(async () => service.release(response([checked(40, 0.973, 'over')])));
+    expect(screen.getAllByTestId('check-badge').map((el) => el.textContent)).toEqual(['over 18 · 97 %', 'over 18 · 97 %']);
+
+    await user.click(screen.getByRole('radio', { name: '21+' }));
+    await waitFor(() => expect(service.predict).toHaveBeenCalledTimes(2));
+    expect(service.predict.mock.calls[1][0]).toBe(service.predict.mock.calls[0][0]); // the same photo, not a new pick
+    expect(service.options()?.thresholds).toEqual([21]);
+    unmount();
+
+    render(<App predict={service.predict} prepare={prepare} />);
+    expect(screen.getByRole('radio', { name: '21+' })).toBeChecked();
+    await user.click(screen.getByRole('radio', { name: 'off' }));
+    expect(localStorage.getItem('age-check')).toBe('off');
+  });
 });

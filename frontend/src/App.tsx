@@ -3,6 +3,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { createPredict, type PredictFn } from './api/client';
 import { errorSentence } from './api/errors';
 import type { PredictResponse } from './api/types';
+import { AgeCheckControl, type CheckChoice, loadCheck, saveCheck } from './components/AgeCheckControl';
 import { CameraCapture } from './components/CameraCapture';
 import { PhotoPicker } from './components/PhotoPicker';
 import { ProgressStatus, type Step } from './components/ProgressStatus';
@@ -30,6 +31,9 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
   const busy = useRef(false);
   const controller = useRef<AbortController | null>(null);
   const imageUrl = useRef<string | null>(null);
+  const [check, setCheck] = useState<CheckChoice>(() => loadCheck());
+  // Read by `analyse` at call time, so a choice made just before an upload is the one asked for.
+  const checkRef = useRef<CheckChoice>(check);
 
   const replaceImageUrl = (next: string | null) => {
     if (imageUrl.current) URL.revokeObjectURL(imageUrl.current);
@@ -44,8 +48,9 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
     [],
   );
 
+  /** A new photo (prepared first), or the photo already shown (asked again, e.g. for another check). */
   const analyse = useCallback(
-    async (file: File) => {
+    async (source: { file: File } | { upload: PreparedUpload }) => {
       if (busy.current) return;
       busy.current = true;
       controller.current = new AbortController();
@@ -53,10 +58,12 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
       replaceImageUrl(null);
       setState({ kind: 'busy', step: { kind: 'preparing' } });
       try {
-        const upload = await prepare(file);
+        const upload = 'upload' in source ? source.upload : await prepare(source.file);
         setState({ kind: 'busy', step: { kind: 'uploading', fraction: 0 } });
+        const chosen = checkRef.current;
         const result = await predict(upload.file, upload.filename, {
           signal,
+          thresholds: chosen === null ? [] : [chosen],
           onUploadProgress: (fraction) =>
             setState((current) =>
               current.kind === 'busy' && current.step.kind === 'uploading'
@@ -78,6 +85,14 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
     [predict, prepare],
   );
 
+  const changeCheck = (choice: CheckChoice) => {
+    checkRef.current = choice;
+    setCheck(choice);
+    saveCheck(choice);
+    // The photo on screen is asked again; the person does not upload it a second time.
+    if (state.kind === 'done') void analyse({ upload: state.upload });
+  };
+
   const isBusy = state.kind === 'busy';
   return (
     <div className="page">
@@ -87,9 +102,10 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
       </header>
 
       <main className="main" aria-busy={isBusy}>
-        <PhotoPicker disabled={isBusy} onFile={(file) => void analyse(file)}>
-          <CameraCapture disabled={isBusy} onCapture={(file) => void analyse(file)} />
+        <PhotoPicker disabled={isBusy} onFile={(file) => void analyse({ file })}>
+          <CameraCapture disabled={isBusy} onCapture={(file) => void analyse({ file })} />
         </PhotoPicker>
+        <AgeCheckControl value={check} disabled={isBusy} onChange={changeCheck} />
 
         {state.kind === 'busy' && <ProgressStatus step={state.step} />}
         {state.kind === 'failed' && (
@@ -99,7 +115,13 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
         )}
         {state.kind === 'done' && (
           // key: a new photo starts with nothing selected.
-          <ResultView key={state.imageUrl} result={state.result} imageUrl={state.imageUrl} upload={state.upload} />
+          <ResultView
+            key={state.imageUrl}
+            result={state.result}
+            imageUrl={state.imageUrl}
+            upload={state.upload}
+            check={check}
+          />
         )}
       </main>
 

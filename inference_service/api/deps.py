@@ -46,7 +46,10 @@ def get_check_thresholds(
                 "is at least that old, and a verdict. Absent: the service's `age_thresholds`; "
                 "empty: no checks."
             ),
-            examples=["18", "13,18,21,25"],
+            openapi_examples={
+                "adult": {"summary": "Over 18?", "value": "18"},
+                "usual": {"summary": "The usual age-assurance checks", "value": "13,18,21,25"},
+            },
             max_length=200,
         ),
     ] = None,

@@ -64,7 +64,7 @@ def verdict(p_over: float, confidence: float) -> Verdict:
     """`over` or `under` when the calibrated probability is that sure, else `uncertain`."""
     if p_over >= confidence:
         return "over"
-    if p_over <= 1.0 - confidence:
+    if 1.0 - p_over >= confidence:
         return "under"
     return "uncertain"
 

@@ -9,12 +9,15 @@ import base64
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Response, expect
 
 GROUP = Path("pexels") / "pexels-andrea-piacquadio-2672979.jpg"
+CHILD = Path("pexels") / "pexels-alexey-makhinko-929436.jpg"
+OLDER_MAN = Path("pexels") / "pexels-andrea-piacquadio-834863.jpg"
 CROWD = Path("dlib_examples") / "bald_guys.jpg"
 RESULT = "[data-testid=face-box], [data-testid=no-faces], [data-testid=error]"
 
@@ -30,7 +33,7 @@ def js_round(age: float) -> int:
 
 
 def is_predict(response: Response) -> bool:
-    return response.url.endswith("/predict") and response.request.method == "POST"
+    return urlparse(response.url).path == "/predict" and response.request.method == "POST"
 
 
 def upload(page: Page, base: str, path: Path) -> Response:
@@ -255,3 +258,57 @@ def test_page_without_a_camera_offers_no_camera_button(page: Page, service: str)
     kinds = page.evaluate("navigator.mediaDevices.enumerateDevices().then((ds) => ds.map((d) => d.kind))")
     assert "videoinput" not in kinds
     expect(page.get_by_role("button", name="Take a photo with the camera")).to_have_count(0)
+
+
+def _badges_match(page: Page, body: dict[str, Any], threshold: int) -> list[str]:
+    """Every face's badge, on the photo and in the list, says what the API's verdict says."""
+    words = {"under": f"under {threshold}", "uncertain": "not sure — ask for ID"}
+    verdicts = []
+    boxes = page.get_by_test_id("face-box")
+    expect(boxes).to_have_count(len(body["faces"]))
+    for i in range(len(body["faces"])):
+        box = boxes.nth(i)
+        (check,) = body["faces"][int(box.get_attribute("data-index") or "-1")]["age_checks"]
+        assert check["threshold"] == threshold
+        expected = words.get(check["verdict"], f"over {threshold} · {js_round(check['p_over'] * 100)} %")
+        expect(box.get_by_test_id("check-badge")).to_have_text(expected)
+        expect(box.get_by_test_id("check-badge")).to_have_attribute("data-verdict", check["verdict"])
+        verdicts.append(check["verdict"])
+    expect(page.get_by_test_id("face-item").get_by_test_id("check-badge")).to_have_count(len(verdicts))
+    return verdicts
+
+
+def test_age_check_badges_for_each_verdict_and_a_switch_reasks_the_same_photo(
+    page: Page, service: str, photos: Path
+) -> None:
+    page.goto(service)
+    page.get_by_role("radio", name="18+").check()
+    with page.expect_response(is_predict) as answer:
+        page.set_input_files("[data-testid=file-input]", str(photos / CHILD))
+    assert parse_qs(urlparse(answer.value.url).query) == {"thresholds": ["18"]}
+    expect(page.get_by_test_id("check-badge").first).to_be_visible()
+    assert _badges_match(page, answer.value.json(), 18) == ["under"]
+
+    # Another check re-asks the service for the photo on screen; nobody picks it again.
+    with page.expect_response(is_predict) as again:
+        page.get_by_role("radio", name="25+").check()
+    assert parse_qs(urlparse(again.value.url).query) == {"thresholds": ["25"]}
+    expect(page.get_by_test_id("check-badge").first).to_have_text("under 25")
+
+    page.reload()  # the choice is remembered
+    expect(page.get_by_role("radio", name="25+")).to_be_checked()
+    with page.expect_response(is_predict) as older:
+        page.set_input_files("[data-testid=file-input]", str(photos / OLDER_MAN))
+    expect(page.get_by_test_id("check-badge").first).to_be_visible()
+    assert _badges_match(page, older.value.json(), 25) == ["over"]
+
+    with page.expect_response(is_predict) as group:
+        page.set_input_files("[data-testid=file-input]", str(photos / GROUP))
+    expect(page.get_by_test_id("check-badge").first).to_be_visible()
+    assert "uncertain" in _badges_match(page, group.value.json(), 25)  # young adults near 25
+
+    with page.expect_response(is_predict) as off:
+        page.get_by_role("radio", name="off").check()
+    assert urlparse(off.value.url).query == ""
+    expect(page.get_by_test_id("face-box")).to_have_count(len(group.value.json()["faces"]))
+    expect(page.get_by_test_id("check-badge")).to_have_count(0)

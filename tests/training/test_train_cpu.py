@@ -58,7 +58,7 @@ def test_training_loss_falls_and_run_folder_is_complete(run_dir: Path) -> None:
     assert metrics["best_epoch"] >= 1 and math.isfinite(metrics["best_val_mae"])
     config = tomllib.loads((run_dir / "config.toml").read_text())
     assert config["model"]["input_size"] == 32 and config["optim"]["epochs"] == 5
-    for picture in ("curves.png", "samples.png"):
+    for picture in ("curves.png", "samples.png", "calibration.png"):
         with Image.open(run_dir / picture) as image:
             assert image.format == "PNG" and image.size[0] > 300
     log = (run_dir / "train.log").read_text()
@@ -71,6 +71,27 @@ def test_checkpoint_carries_what_the_service_needs(run_dir: Path) -> None:
     assert meta.model.template == UTKFACE_TEMPLATE
     assert meta.metrics["epoch"] >= 1 and meta.training_config["optim"]["epochs"] == 5
     assert meta.data["train_size"] > 100
+    calibration = meta.metrics["calibration"]  # fitted on the validation split at the end of training
+    assert calibration["split"] == "val" and meta.model.temperature == calibration["temperature"]
+    assert calibration["after"]["nll"] <= calibration["before"]["nll"]
+
+
+def test_evaluate_with_age_checks_and_record_them_for_the_model_card(
+    run_dir: Path, tiny_prepared: Path, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "recorded.safetensors"
+    ckpt.write_bytes((run_dir / "best.safetensors").read_bytes())
+    args = ["evaluate", "--checkpoint", str(ckpt), "--prepared", str(tiny_prepared), "--split", "test"]
+    report = json.loads(run_cli(*args, "--checks", "18,13", "--json", "--record", "test").stdout)
+    checks = report["age_checks"]
+    assert list(checks["thresholds"]) == ["13", "18"] and checks["confidence"] == 0.9
+    for row in checks["thresholds"].values():
+        for rate in ("false_accept_rate", "false_reject_rate", "uncertain_share", "ece"):
+            assert row[rate] is None or 0 <= row[rate] <= 1
+    assert 0 <= report["cs5"] <= 1 and "challenge_25" in checks and "mae_by_year_13_30" in checks
+    recorded = load_checkpoint(ckpt)[1].metrics["test"]
+    assert recorded["mae"] == report["mae"] and "--checks 18,13" in recorded["measured_with"]
+    assert "Challenge-25" in run_cli(*args, "--checks", "18").stdout
 
 
 def test_evaluate_raw_chips_through_detect_and_align(

@@ -16,6 +16,13 @@ export interface PredictOptions {
   onUploadProgress?: (fraction: number) => void;
   /** Called once every byte is sent and the service is working on the photo. */
   onUploaded?: () => void;
+  /** Age checks to ask for (?thresholds=18): each face then carries `age_checks`. */
+  thresholds?: readonly number[];
+}
+
+/** `${base}/predict`, with ?thresholds= when age checks are asked for. */
+export function predictUrl(base: string, thresholds: readonly number[] = []): string {
+  return thresholds.length ? `${base}/predict?thresholds=${thresholds.join(',')}` : `${base}/predict`;
 }
 
 export type PredictFn = (file: Blob, filename: string, options?: PredictOptions) => Promise<PredictResponse>;
@@ -51,7 +58,7 @@ export function createPredict(base: string = apiBase()): PredictFn {
   return (file, filename, options = {}) =>
     new Promise<PredictResponse>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open('POST', `${base}/predict`);
+      xhr.open('POST', predictUrl(base, options.thresholds));
       xhr.responseType = 'text';
       xhr.setRequestHeader('Accept', 'application/json');
 

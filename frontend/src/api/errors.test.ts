@@ -19,6 +19,11 @@ describe('errorSentence', () => {
     expect(new Set(sentences).size).toBe(sentences.length);
   });
 
+  it('tells a 422 about age checks apart from a missing photo', () => {
+    const detail = 'this model cannot answer age checks (its l1 head gives no distribution)';
+    expect(errorSentence(new ApiError('http', 422, { detail }))).toBe(MESSAGES.noChecks);
+  });
+
   it('uses Retry-After when the service is busy', () => {
     expect(errorSentence(new ApiError('http', 503, { retryAfter: 5 }))).toMatch(/in 5 seconds/);
     expect(errorSentence(new ApiError('http', 503, { retryAfter: 1 }))).toMatch(/in 1 second\./);

@@ -37,6 +37,7 @@ export const MESSAGES = {
   network: 'The service could not be reached. Check your connection and try again.',
   invalid: 'The service sent an answer this page does not understand. Please try again later.',
   aborted: 'The upload was cancelled.',
+  noChecks: 'The model this service runs cannot answer age checks. Switch the age check off to see ages.',
 } as const;
 
 /** The sentence shown to a person for a failed request. */
@@ -65,7 +66,7 @@ export function errorSentence(error: unknown): string {
     case 415:
       return MESSAGES.notAnImage;
     case 422:
-      return MESSAGES.missing;
+      return /age checks|thresholds/.test(error.detail ?? '') ? MESSAGES.noChecks : MESSAGES.missing;
     case 503:
       return error.retryAfter && error.retryAfter > 0
         ? `The service is starting up or busy right now. Please try again in ${error.retryAfter} ${

@@ -10,6 +10,15 @@ export interface Face {
   age: number;
   /** Plausible range for the age, [low, high] in years. */
   age_interval?: [number, number] | null;
+  /** One entry per threshold asked for with ?thresholds=, in threshold order. */
+  age_checks?: AgeCheck[] | null;
+}
+
+export interface AgeCheck {
+  threshold: number;
+  /** Calibrated probability that the true age is at least `threshold`. */
+  p_over: number;
+  verdict: 'over' | 'under' | 'uncertain';
 }
 
 export interface PredictResponse {

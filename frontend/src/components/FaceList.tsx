@@ -1,6 +1,7 @@
 /** Every face as a button with its age and interval; choosing one highlights its box. */
 import type { Face } from '../api/types';
 import { formatInterval, roundAge } from '../lib/format';
+import { CheckBadge } from './CheckBadge';
 
 interface Props {
   faces: Face[];
@@ -9,9 +10,10 @@ interface Props {
   numbers: number[];
   selected: number | null;
   onSelect: (index: number) => void;
+  check?: number | null;
 }
 
-export function FaceList({ faces, order, numbers, selected, onSelect }: Props) {
+export function FaceList({ faces, order, numbers, selected, onSelect, check = null }: Props) {
   return (
     <ol className="face-list" aria-label="Faces found">
       {order.map((index) => {
@@ -29,6 +31,7 @@ export function FaceList({ faces, order, numbers, selected, onSelect }: Props) {
               <span className="face-number">Face {numbers[index]}</span>
               <span className="face-age">{roundAge(face.age)} years</span>
               {interval && <span className="face-range">likely {interval}</span>}
+              <CheckBadge face={face} threshold={check} />
             </button>
           </li>
         );

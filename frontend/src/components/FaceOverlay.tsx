@@ -5,6 +5,7 @@
 import type { CSSProperties } from 'react';
 import type { Face } from '../api/types';
 import { formatInterval, roundAge } from '../lib/format';
+import { CheckBadge } from './CheckBadge';
 
 /** From this many faces on, labels and borders get smaller so crowds stay readable. */
 export const CROWD_SIZE = 25;
@@ -19,6 +20,7 @@ interface Props {
   selected: number | null;
   onSelect: (index: number) => void;
   alt: string;
+  check?: number | null;
 }
 
 const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value));
@@ -37,7 +39,7 @@ function boxStyle(face: Face, width: number, height: number): CSSProperties {
   };
 }
 
-export function FaceOverlay({ imageUrl, width, height, faces, numbers, selected, onSelect, alt }: Props) {
+export function FaceOverlay({ imageUrl, width, height, faces, numbers, selected, onSelect, alt, check = null }: Props) {
   const crowded = faces.length >= CROWD_SIZE;
   const frameStyle = {
     aspectRatio: `${width} / ${height}`,
@@ -69,6 +71,7 @@ export function FaceOverlay({ imageUrl, width, height, faces, numbers, selected,
               <span className="face-label">
                 <span data-testid="face-age">{roundAge(face.age)}</span>
                 {interval && <span className="face-interval">{` · ${interval}`}</span>}
+                <CheckBadge face={face} threshold={check} />
               </span>
             </div>
           );

@@ -10,6 +10,8 @@ interface Props {
   result: PredictResponse;
   imageUrl: string;
   upload: Pick<PreparedUpload, 'originalBytes' | 'uploadedBytes' | 'compressed'>;
+  /** The age check whose verdicts to show (null: none). */
+  check?: number | null;
 }
 
 /** Left to right, then top to bottom: the order a person scans a group photo. */
@@ -23,7 +25,7 @@ function readingOrder(result: PredictResponse): number[] {
     .sort((a, b) => centre(a).x - centre(b).x || centre(a).y - centre(b).y);
 }
 
-export function ResultView({ result, imageUrl, upload }: Props) {
+export function ResultView({ result, imageUrl, upload, check = null }: Props) {
   const [selected, setSelected] = useState<number | null>(null);
   const order = useMemo(() => readingOrder(result), [result]);
   const numbers = useMemo(() => {
@@ -63,6 +65,12 @@ export function ResultView({ result, imageUrl, upload }: Props) {
         {count === 1 ? '1 face found' : `${count} faces found`}
       </h2>
       {sizes}
+      {check !== null && (
+        <p className="note">
+          Age check {check}+: a verdict appears only when the estimate is at least 90 % sure; otherwise ask for ID.
+          Estimates from a face are not proof of age.
+        </p>
+      )}
       {result.truncated && (
         <p className="note">This photo has more faces than the service examines at once; only these are shown.</p>
       )}
@@ -75,9 +83,17 @@ export function ResultView({ result, imageUrl, upload }: Props) {
           numbers={numbers}
           selected={selected}
           onSelect={toggle}
+          check={check}
           alt={`Your photo with ${count === 1 ? 'one face' : `${count} faces`} marked and labelled with estimated ages`}
         />
-        <FaceList faces={result.faces} order={order} numbers={numbers} selected={selected} onSelect={toggle} />
+        <FaceList
+          faces={result.faces}
+          order={order}
+          numbers={numbers}
+          selected={selected}
+          onSelect={toggle}
+          check={check}
+        />
       </div>
     </section>
   );

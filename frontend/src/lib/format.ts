@@ -1,4 +1,5 @@
 /** Small formatting helpers shared by the result view and the status line. */
+import type { AgeCheck } from '../api/types';
 
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '–';
@@ -16,4 +17,11 @@ export function roundAge(age: number): number {
 export function formatInterval(interval: readonly [number, number] | null | undefined): string | null {
   if (!interval) return null;
   return `${roundAge(interval[0])}–${roundAge(interval[1])}`;
+}
+
+/** The words of an age-check badge: never colour alone. */
+export function checkText(check: AgeCheck): string {
+  if (check.verdict === 'over') return `over ${check.threshold} · ${Math.round(check.p_over * 100)} %`;
+  if (check.verdict === 'under') return `under ${check.threshold}`;
+  return 'not sure — ask for ID';
 }

@@ -1,0 +1,13 @@
+/** One face's age-check verdict, in words and colour. */
+import type { Face } from '../api/types';
+import { checkText } from '../lib/format';
+
+export function CheckBadge({ face, threshold }: { face: Face; threshold: number | null }) {
+  const check = threshold === null ? undefined : face.age_checks?.find((c) => c.threshold === threshold);
+  if (!check) return null;
+  return (
+    <span className={`check-badge verdict-${check.verdict}`} data-testid="check-badge" data-verdict={check.verdict}>
+      {checkText(check)}
+    </span>
+  );
+}

@@ -1,0 +1,87 @@
+"""P(age >= T) from the calibrated distribution, the interval quantiles, and the threshold grammar."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inference_service.vision.age_checks import (
+    AgeCheckError,
+    check_thresholds,
+    parse_thresholds,
+    probability_over,
+    verdict,
+)
+from inference_service.vision.age_model import ModelConfig, decode_output
+
+CFG = ModelConfig()
+
+
+def test_p_over_is_the_upper_tail_of_the_calibrated_distribution_and_falls_with_the_threshold() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(64, CFG.num_bins) * 3
+    cfg = ModelConfig(temperature=1.7)
+    probs = decode_output(logits, cfg).probabilities
+    assert torch.allclose(probs, (logits / 1.7).softmax(1))
+    thresholds = list(range(0, 101, 5))
+    p_over = probability_over(probs, thresholds, cfg)
+    for i, t in enumerate(thresholds):
+        assert torch.allclose(p_over[:, i], probs[:, t:].sum(1), atol=1e-5)
+    assert (p_over[:, 1:] <= p_over[:, :-1] + 1e-6).all()
+    assert torch.allclose(p_over[:, 0], torch.ones(64), atol=1e-5)
+
+
+def test_temperature_reshapes_the_distribution_but_never_moves_the_age() -> None:
+    logits = torch.randn(16, CFG.num_bins) * 2
+    raw, sharp = decode_output(logits, ModelConfig()), decode_output(logits, ModelConfig(temperature=0.5))
+    assert torch.equal(raw.age, sharp.age)
+    width = lambda out: (out.interval[:, 1] - out.interval[:, 0]).mean()  # noqa: E731
+    assert width(sharp) < width(raw)
+
+
+def test_the_80_percent_interval_holds_80_percent_of_ages_drawn_from_the_distribution() -> None:
+    """Whole-bin quantiles would cover ~84 %: the interval reads each bin as spread over one year."""
+    generator = torch.Generator().manual_seed(1)
+    centres = torch.randint(5, 90, (4000,), generator=generator).float()
+    bins = torch.arange(CFG.num_bins).float()
+    widths = torch.rand(4000, generator=generator) * 6 + 2
+    logits = -((bins.view(1, -1) - centres.view(-1, 1)) ** 2) / (2 * widths.view(-1, 1) ** 2)
+    out = decode_output(logits, CFG)
+    ages = torch.multinomial(out.probabilities, 1, generator=generator).flatten().float()
+    inside = (ages >= out.interval[:, 0]) & (ages <= out.interval[:, 1])
+    assert 0.78 <= float(inside.float().mean()) <= 0.82
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"), [(0.95, "over"), (0.9, "over"), (0.5, "uncertain"), (0.1, "under"), (0.02, "under")]
+)
+def test_verdict_needs_the_configured_confidence(p: float, expected: str) -> None:
+    assert verdict(p, 0.9) == expected
+
+
+def test_thresholds_parse_sorted_without_repeats() -> None:
+    assert parse_thresholds(" 21,13 ,18,18") == [13, 18, 21]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("abc", "'abc' is not a whole number"),
+        ("18,,21", "value 2 of 3 is empty"),
+        ("18.5", "'18.5' is not a whole number"),
+        ("1,2,3,4,5,6,7,8,9", "at most 8 values, got 9"),
+    ],
+)
+def test_malformed_thresholds_say_which_value(text: str, says: str) -> None:
+    with pytest.raises(AgeCheckError, match=says):
+        parse_thresholds(text)
+
+
+def test_thresholds_must_lie_in_the_age_range_and_need_a_distribution() -> None:
+    assert check_thresholds([0, 18, 100], CFG) == [0, 18, 100]
+    for value in (-1, 101, 500):
+        with pytest.raises(AgeCheckError, match=f"{value} is outside the model's age range 0..100"):
+            check_thresholds([value], CFG)
+    with pytest.raises(AgeCheckError, match="this model cannot answer age checks"):
+        check_thresholds([18], ModelConfig(head="l1"))
+    assert check_thresholds([], ModelConfig(head="l1")) == []
