@@ -24,6 +24,7 @@ from . import __doc__ as package_doc
 from .api.errors import error_response, install_error_handlers
 from .api.routes import router
 from .inference import ModelRuntime, PipelineFactory, build_pipeline
+from .metrics import MetricsMiddleware, ServiceMetrics
 from .middleware import ApiKeyMiddleware, RequestContextMiddleware
 from .settings import Settings
 from .worker import RequestGate
@@ -86,6 +87,10 @@ def create_app(
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     app.add_middleware(RequestContextMiddleware)
+    app.state.metrics = None
+    if settings.metrics_enabled:  # outermost: counts every answer, the 401s and last-resort 500s too
+        app.state.metrics = ServiceMetrics(in_flight=lambda: runtime.gate.pending)
+        app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 

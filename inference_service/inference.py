@@ -81,6 +81,11 @@ class ModelRuntime:
         return self.state == "ready"
 
     @property
+    def engine(self) -> str:
+        """How the age network runs (onnx, torch, torch-fp16)."""
+        return self.pipeline.estimator.runtime if self.pipeline is not None else "unknown"
+
+    @property
     def metadata(self) -> CheckpointMetadata:
         assert self.pipeline is not None
         return self.pipeline.metadata

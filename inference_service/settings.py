@@ -67,7 +67,7 @@ class _ServiceCfgSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; see service.cfg and the README for what each one does."""
+    """Every knob of the service; see service.cfg and docs/configuration.md for what each one does."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
@@ -113,6 +113,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"]
     )
     api_key: SecretStr | None = None
+
+    # Operations: GET /metrics in the Prometheus text format (no API key: keep it off the public ingress).
+    metrics_enabled: bool = True
 
     # The web page, served at / when the folder exists.
     frontend_dir: Path = Path("frontend/dist")

@@ -38,6 +38,12 @@ def internal_error_detail() -> str:
     return f"Internal error while processing the request (request id {request_id_var.get() or 'unknown'})."
 
 
+def _count_refusal(request: Request, reason: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.refused.labels(reason).inc()
+
+
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     retry = {"Retry-After": str(retry_after_s)}
 
@@ -50,11 +56,13 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         return error_response(exc.status, str(exc))
 
     @app.exception_handler(Overloaded)
-    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        _count_refusal(request, "overloaded")
         return error_response(503, "The service is busy; retry after a moment.", retry)
 
     @app.exception_handler(NotReady)
-    async def _not_ready(_: Request, exc: NotReady) -> JSONResponse:
+    async def _not_ready(request: Request, exc: NotReady) -> JSONResponse:
+        _count_refusal(request, "not_ready")
         return error_response(503, str(exc), retry)
 
     @app.exception_handler(InferenceFailed)

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..inference import ModelRuntime
 from ..settings import Settings
@@ -26,6 +26,7 @@ router = APIRouter()
 _ERROR_EXAMPLES = {
     400: "The image data is broken (OSError).",
     401: "A valid X-API-Key header is required.",
+    404: "Metrics are switched off (metrics_enabled = false).",
     408: "The upload did not arrive within 30 s.",
     413: "The image is 30000x30000 pixels; the limit is 40,000,000 pixels.",
     415: "The upload is not an image Pillow can identify.",
@@ -36,6 +37,7 @@ _ERROR_EXAMPLES = {
 _ERROR_WHEN = {
     400: "The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart.",
     401: "Only when `api_key` is configured: the X-API-Key header is missing or wrong.",
+    404: "The resource is switched off in the settings.",
     408: "The request body was still arriving after `upload_timeout_s` (a stalled or very slow client).",
     413: "The upload is over the byte limit, or the image over the pixel limit.",
     415: "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
@@ -143,6 +145,8 @@ async def _predict_one(
         **prediction.timings_ms,
         "total": round((time.perf_counter() - started) * 1000, 1),
     }
+    if request.app.state.metrics is not None:
+        request.app.state.metrics.observe_prediction(body)
     return body
 
 
@@ -207,6 +211,23 @@ async def predict_batch(
                 item["status"], item["detail"] = 500, internal_error_detail()
             results.append(item)
         return {"results": results}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics (text format; no API key: for the cluster's scraper, not the public)",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: _errors(404)[404]},
+)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    collected = request.app.state.metrics
+    if collected is None:
+        raise ApiError(404, "Metrics are switched off (metrics_enabled = false).")
+    if runtime.ready:
+        meta = runtime.metadata
+        collected.describe_model(meta.name, meta.version, runtime.device, runtime.engine)
+    body, content_type = collected.exposition()
+    return Response(body, media_type=content_type)
 
 
 @router.get("/health", response_model=HealthResponse, summary="The process is alive (always open)")

@@ -17,6 +17,7 @@ RETURNED = {
     ("/health", "get"): {200},
     ("/ready", "get"): {200, 503},
     ("/model", "get"): {200, 401, 503},
+    ("/metrics", "get"): {200, 404},
 }
 
 

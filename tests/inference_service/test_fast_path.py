@@ -94,7 +94,7 @@ def test_reduced_decode_gives_full_resolution_boxes(
     """Opt-in reduced JPEG decode: same faces, boxes in full-resolution upright coordinates.
 
     (Ages are not compared here: detection on a differently resampled copy moves the
-    landmarks by a pixel or two, and the current model's ages follow; see the README.)
+    landmarks by a pixel or two, and the current model's ages follow; see docs/performance.md.)
     """
     data = path.read_bytes()
     full = decode_image(data)

@@ -124,6 +124,14 @@ def test_model_error_is_a_500_for_that_request_only(faulty: ServerProcess) -> No
     assert following.status_code == 200 and len(following.json()["faces"]) == 2
 
 
+def _metric(server: ServerProcess, sample: str) -> float:
+    """One sample of GET /metrics (0 when the series has not appeared yet)."""
+    for line in httpx.get(server.url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
     """max_pending = 1: while a slow request runs, the next is refused immediately."""
     photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:8]]
@@ -134,9 +142,11 @@ def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) ->
             faulty.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
         )
 
+    refused_before = _metric(faulty, 'age_requests_refused_total{reason="overloaded"}')
     thread = threading.Thread(target=run_slow)
     thread.start()
     refused = None
+    refusals = 0
     tiny = encode(Image.new("RGB", (8, 8)), "PNG")
     while thread.is_alive() and refused is None:
         time.sleep(0.2)
@@ -144,7 +154,9 @@ def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) ->
         response = _post(faulty, tiny)
         if response.status_code == 503:
             refused = (response, time.perf_counter() - started)
+            refusals += 1
     thread.join()
+    assert _metric(faulty, 'age_requests_refused_total{reason="overloaded"}') == refused_before + refusals
     assert slow["response"].status_code == 200
     assert refused is not None, "no request was refused while the slow one ran"
     response, seconds = refused

@@ -1,6 +1,6 @@
 """The checkpoint in models/ loads, describes itself as the service expects, and scores as its card says.
 
-models/model-card.json holds the figure the README's model card quotes: MAE on the 300
+models/model-card.json holds the figure the model card (docs/model-card.md) quotes: MAE on the 300
 age-stratified chips of our own test split listed in models/test-300.txt, measured
 through detect + align + predict (the service's path). Replace both when the model changes.
 """

@@ -1,0 +1,123 @@
+"""Prometheus metrics: what an operator's scraper reads at `GET /metrics`.
+
+One registry per application (not the library's global one), so several apps in
+one process (tests) never collide. Labels hold only bounded, non-personal values:
+route templates, methods, status codes, stage names, refusal reasons. Never a file
+name, a client address or a request id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+STAGES = ("decode", "queue", "detect", "age")
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
+_FACE_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200)
+
+
+class ServiceMetrics:
+    """The service's metrics in their own registry."""
+
+    def __init__(self, in_flight: Callable[[], int]):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
+        self.requests = Counter(
+            "age_http_requests", "HTTP requests answered", ("route", "method", "status"), registry=r
+        )
+        self.latency = Histogram(
+            "age_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its answer",
+            ("route", "method"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.faces = Histogram(
+            "age_faces_per_image", "Faces found in each analysed image", buckets=_FACE_BUCKETS, registry=r
+        )
+        self.stage = Histogram(
+            "age_stage_duration_seconds",
+            "Time per image in each stage: decode, queue (waiting for the inference thread), detect, age",
+            ("stage",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.refused = Counter(
+            "age_requests_refused",
+            "Requests refused with 503: overloaded (max_pending reached) or not_ready (models loading)",
+            ("reason",),
+            registry=r,
+        )
+        in_flight_gauge = Gauge(
+            "age_images_in_flight",
+            "Requests admitted and not yet answered (bounded by max_pending)",
+            registry=r,
+        )
+        in_flight_gauge.set_function(in_flight)
+        self.model = Info("age_model", "The age model being served and where it runs", registry=r)
+
+    def describe_model(self, name: str, version: str, device: str, engine: str) -> None:
+        self.model.info({"name": name, "version": version, "device": device, "engine": engine})
+
+    def observe_prediction(self, body: dict[str, Any]) -> None:
+        """One analysed image: its face count and its stage timings (milliseconds in the answer)."""
+        self.faces.observe(len(body["faces"]))
+        timings = body.get("timings_ms", {})
+        for stage in STAGES:
+            if stage in timings:
+                self.stage.labels(stage).observe(timings[stage] / 1000)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = _route_label(scope)
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+
+
+def _route_label(scope: Scope) -> str:
+    """The matched route's template (bounded); the web page's files and unknown paths share one label each."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    return path or "/ (page)"
