@@ -4,7 +4,7 @@
 #   scripts/gpu_retrain.sh PACKED_DIR OUT_DIR [section.key=value ...]
 #
 # PACKED_DIR holds every shard-NNN.npz written by `python -m training pack` (see
-# README-training "GPU retrain"). OUT_DIR receives only files below 16 MiB:
+# docs/training.md, "GPU retrain"). OUT_DIR receives only files below 16 MiB:
 # best.safetensors.partNN + parts.json (join with `python -m training join-file`)
 # and run-files.tar.gz (resolved config, metrics, history, log, plots, test-split
 # evaluation). Extra arguments override the config, e.g. optim.epochs=60.
