@@ -152,9 +152,3 @@ class RetinaFaceDetector:
             )
         return result
 
-
-def build_detector(name: str = "retinaface", **options: object) -> FaceDetector:
-    """Detectors are chosen by name so that config files can switch them."""
-    if name in ("retinaface", RetinaFaceDetector.name):
-        return RetinaFaceDetector(**options)  # type: ignore[arg-type]
-    raise ValueError(f"unknown face detector {name!r}; known: 'retinaface'")
