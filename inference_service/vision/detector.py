@@ -151,4 +151,3 @@ class RetinaFaceDetector:
                 )
             )
         return result
-

@@ -1,31 +1,13 @@
-/** Shapes of the inference service's JSON answers (see inference_service/api). */
+/**
+ * Shapes of the inference service's JSON answers, taken from the generated `schema.d.ts`
+ * (openapi-typescript over the service's OpenAPI document; never edited by hand).
+ */
+import type { components } from './schema';
 
-export type Box = [number, number, number, number];
+type Schemas = components['schemas'];
 
-export interface Face {
-  /** x1, y1, x2, y2 in pixels of the uploaded (upright) image. */
-  box: Box;
-  score: number;
-  landmarks?: [number, number][];
-  age: number;
-  /** Plausible range for the age, [low, high] in years. */
-  age_interval?: [number, number] | null;
-  /** One entry per threshold asked for with ?thresholds=, in threshold order. */
-  age_checks?: AgeCheck[] | null;
-}
-
-export interface AgeCheck {
-  threshold: number;
-  /** Calibrated probability that the true age is at least `threshold`. */
-  p_over: number;
-  verdict: 'over' | 'under' | 'uncertain';
-}
-
-export interface PredictResponse {
-  faces: Face[];
-  truncated?: boolean;
-  image: { width: number; height: number };
-  model: { name: string; version: string };
-  device?: string;
-  timings_ms?: Record<string, number>;
-}
+export type PredictResponse = Schemas['PredictResponse'];
+export type Face = Schemas['Face'];
+export type AgeCheck = Schemas['AgeCheck'];
+/** x1, y1, x2, y2 in pixels of the uploaded (upright) image. */
+export type Box = Face['box'];
