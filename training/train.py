@@ -22,8 +22,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from inference_service.vision.age_model import ModelConfig, build_model, normalise
-from inference_service.vision.align import UTKFACE_TEMPLATE
-from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
+from inference_service.vision.checkpoint import (
+    CheckpointError,
+    CheckpointMetadata,
+    read_metadata,
+    save_checkpoint,
+)
 from inference_service.vision.predictor import AgeEstimator, resolve_device
 
 from .config import TrainConfig
@@ -166,242 +170,327 @@ def _schedule(
 
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Run one experiment; returns the final metrics (also in `<out_dir>/metrics.json`)."""
-    info, device = _setup_distributed(config.run.device)
-    if config.run.num_threads:
-        torch.set_num_threads(config.run.num_threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
-    torch.manual_seed(config.run.seed + info.rank)
-    out = Path(config.run.out_dir)
-    if info.main:
-        out.mkdir(parents=True, exist_ok=True)
-        config.dump(out / "config.toml")
-        handlers = _log_to(out / "train.log")
-    mcfg = ModelConfig(
-        head=config.model.head,
-        input_size=config.model.input_size,
-        template=UTKFACE_TEMPLATE,
-        age_min=config.model.age_min,
-        age_max=config.model.age_max,
-    )
+    trainer = Trainer(config)
+    try:
+        if resume:
+            trainer.resume()
+        trainer.fit()
+        return trainer.finish()
+    finally:
+        trainer.close()
 
-    train_set = load_split(config.data.prepared, "train", mcfg.input_size, config.data.limit)
-    val_set = load_split(
-        config.data.prepared,
-        "val",
-        mcfg.input_size,
-        max(64, config.data.limit // 4) if config.data.limit else 0,
-    )
-    train_set = train_set.to(device)
-    bf16 = use_bf16(config.run.precision, device)
-    if info.main:
-        log.info(
-            "device %s, world %d, train %d, val %d, input %d px, %s",
-            device,
-            info.world,
-            len(train_set),
-            len(val_set),
-            mcfg.input_size,
-            "bf16 autocast" if bf16 else "fp32",
+
+def prepared_template(prepared: str) -> tuple[tuple[float, float], ...]:
+    """The alignment template the prepared crops were made with (stamped into the checkpoint)."""
+    summary = Path(prepared) / "summary.json"
+    recorded = json.loads(summary.read_text()).get("template") if summary.exists() else None
+    if recorded is None:
+        raise ValueError(f"{summary} does not record the alignment template; re-run `prepare`")
+    return tuple((float(x), float(y)) for x, y in recorded)
+
+
+def _refuse_template_mismatch(init: str, template: tuple) -> None:
+    """Weights trained on crops of another alignment would see differently placed faces."""
+    if not init.endswith(".safetensors"):
+        return
+    try:
+        earlier = read_metadata(init).model.template
+    except CheckpointError:
+        return  # plain weights without our metadata: nothing recorded to compare
+    if earlier != template:
+        raise ValueError(f"{init} was trained on crops aligned to {earlier}, the prepared set to {template}")
+
+
+class Trainer:
+    """One experiment: set-up, then `fit` (epochs of steps, validation, saving), then `finish`.
+
+    Runs on one CPU, one GPU, or one process per GPU under torchrun; only rank 0
+    validates, logs and writes files.
+    """
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.info, self.device = _setup_distributed(config.run.device)
+        if config.run.num_threads:
+            torch.set_num_threads(config.run.num_threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+        torch.manual_seed(config.run.seed + self.info.rank)
+        self.out = Path(config.run.out_dir)
+        self.handlers: list[logging.Handler] = []
+        if self.info.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            config.dump(self.out / "config.toml")
+            self.handlers = _log_to(self.out / "train.log")
+        self.mcfg = ModelConfig(
+            head=config.model.head,
+            input_size=config.model.input_size,
+            template=prepared_template(config.data.prepared),
+            age_min=config.model.age_min,
+            age_max=config.model.age_max,
+        )
+        _refuse_template_mismatch(config.model.init, self.mcfg.template)
+        self._load_data()
+        self.bf16 = use_bf16(config.run.precision, self.device)
+        self._log_start()
+        self._build_model()
+        self._build_optimiser()
+        self.history: list[dict] = []
+        self.best = {"val_mae": float("inf"), "epoch": -1}
+        self.start_epoch = 0
+        self.tracker = _mlflow(config) if self.info.main and config.run.mlflow else None
+
+    # --- set-up -----------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        data = self.config.data
+        if data.balance not in ("none", "cap", "lds"):
+            raise ValueError(f"data.balance must be none, cap or lds, not {data.balance!r}")
+        size = self.mcfg.input_size
+        self.train_set = load_split(data.prepared, "train", size, data.limit).to(self.device)
+        self.val_set = load_split(data.prepared, "val", size, max(64, data.limit // 4) if data.limit else 0)
+        ages = self.train_set.ages
+        self.weights = lds_weights(ages, data.lds_sigma, self.mcfg.age_max) if data.balance == "lds" else None
+        counts = torch.bincount(ages.round().long().cpu())
+        epoch_size = int(counts.clamp(max=data.age_cap).sum()) if data.balance == "cap" else len(ages)
+        self.steps_per_epoch = max(1, epoch_size // self.config.optim.batch_size)
+        self.per_rank_batch = max(1, self.config.optim.batch_size // self.info.world)
+
+    def _log_start(self) -> None:
+        if self.info.main:
+            log.info(
+                "device %s, world %d, train %d, val %d, input %d px, %s",
+                self.device,
+                self.info.world,
+                len(self.train_set),
+                len(self.val_set),
+                self.mcfg.input_size,
+                "bf16 autocast" if self.bf16 else "fp32",
+            )
+
+    def _build_model(self) -> None:
+        model = build_model(self.mcfg)
+        head_loaded = _initial_weights(model, self.config.model.init)
+        if self.mcfg.head != "bins" and not head_loaded:  # regression starts at the mean age: steadier
+            nn.init.constant_(model.fc[-1].bias, float(self.train_set.ages.mean()))
+        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.ema_update = WarmupEma(self.config.optim.ema_decay)
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=self.ema_update, use_buffers=True)
+            if self.config.optim.ema_decay > 0
+            else None
+        )
+        self.net = nn.parallel.DistributedDataParallel(self.model) if self.info.world > 1 else self.model
+
+    def _build_optimiser(self) -> None:
+        optim = self.config.optim
+        decay = [p for p in self.model.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": optim.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=optim.lr,
+        )
+        self.started = time.time()
+        self.budget_s = 60 * self.config.run.max_minutes if optim.anneal_by_time else 0.0
+        self.scheduler = _schedule(
+            self.optimizer,
+            int(optim.warmup_epochs * self.steps_per_epoch),
+            optim.epochs * self.steps_per_epoch,
+            self._time_progress,
         )
 
-    model = build_model(mcfg)
-    head_loaded = _initial_weights(model, config.model.init)
-    if mcfg.head != "bins" and not head_loaded:  # start regression at the mean age: steadier first epochs
-        nn.init.constant_(model.fc[-1].bias, float(train_set.ages.mean()))
-    model = model.to(device, memory_format=torch.channels_last)
-    ema_update = WarmupEma(config.optim.ema_decay)
-    ema = (
-        AveragedModel(model, multi_avg_fn=ema_update, use_buffers=True)
-        if config.optim.ema_decay > 0
-        else None
-    )
-    net = nn.parallel.DistributedDataParallel(model) if info.world > 1 else model
+    def _time_progress(self) -> float:
+        return (time.time() - self.started) / self.budget_s if self.budget_s else 0.0
 
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.optim.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=config.optim.lr,
-    )
-    per_rank_batch = max(1, config.optim.batch_size // info.world)
-    if config.data.balance not in ("none", "cap", "lds"):
-        raise ValueError(f"data.balance must be none, cap or lds, not {config.data.balance!r}")
-    counts = torch.bincount(train_set.ages.round().long().cpu())
-    epoch_size = (
-        int(counts.clamp(max=config.data.age_cap).sum()) if config.data.balance == "cap" else len(train_set)
-    )
-    steps_per_epoch = max(1, epoch_size // config.optim.batch_size)
-    started = time.time()
-    budget_s = 60 * config.run.max_minutes if config.optim.anneal_by_time else 0.0
-    scheduler = _schedule(
-        optimizer,
-        int(config.optim.warmup_epochs * steps_per_epoch),
-        config.optim.epochs * steps_per_epoch,
-        (lambda: (time.time() - started) / budget_s) if budget_s else (lambda: 0.0),
-    )
-    weights = (
-        lds_weights(train_set.ages, config.data.lds_sigma, mcfg.age_max)
-        if config.data.balance == "lds"
-        else None
-    )
+    def resume(self) -> None:
+        """Continue from `<out_dir>/last_state.pt`, when there is one."""
+        path = self.out / "last_state.pt"
+        if not path.exists():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+            self.ema_update.updates = int(self.ema.n_averaged)
+        self.start_epoch, self.best = state["epoch"] + 1, state["best"]
+        self.started -= state.get("elapsed_s", 0.0)  # the time budget (and a time-based schedule) goes on
+        history = self.out / "history.json"
+        self.history = json.loads(history.read_text()) if history.exists() else []
+        if self.info.main:
+            log.info("resumed after epoch %d (best val MAE %.3f)", state["epoch"] + 1, self.best["val_mae"])
 
-    history: list[dict] = []
-    best = {"val_mae": float("inf"), "epoch": -1}
-    start_epoch = 0
-    state_path = out / "last_state.pt"
-    if resume and state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and "ema" in state:
-            ema.load_state_dict(state["ema"])
-            ema_update.updates = int(ema.n_averaged)
-        start_epoch, best = state["epoch"] + 1, state["best"]
-        started -= state.get("elapsed_s", 0.0)  # the time budget (and a time-based schedule) goes on
-        history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
-        if info.main:
-            log.info("resumed after epoch %d (best val MAE %.3f)", state["epoch"] + 1, best["val_mae"])
+    # --- the loop ---------------------------------------------------------------------------
+    def fit(self) -> None:
+        for epoch in range(self.start_epoch, self.config.optim.epochs):
+            t0 = time.time()
+            total, seen = self.train_epoch(epoch)
+            if self.end_epoch(epoch, total / max(1, seen), seen, t0, time.time() - t0):
+                break
 
-    tracker = _mlflow(config) if info.main and config.run.mlflow else None
-    generator = torch.Generator().manual_seed(config.run.seed)
-    for epoch in range(start_epoch, config.optim.epochs):
-        generator.manual_seed(config.run.seed * 1000 + epoch)  # same order on every rank
+    def _order(self, epoch: int) -> torch.Tensor:
+        """This rank's sample indices for the epoch: the same shuffle on every rank, equal step counts."""
+        generator = torch.Generator().manual_seed(self.config.run.seed * 1000 + epoch)
+        ages, data = self.train_set.ages, self.config.data
         order = (
-            capped_indices(train_set.ages, config.data.age_cap, generator)
-            if config.data.balance == "cap"
-            else torch.arange(len(train_set))
+            capped_indices(ages, data.age_cap, generator)
+            if data.balance == "cap"
+            else torch.arange(len(ages))
         )
         order = order[torch.randperm(len(order), generator=generator)]
-        order = order[: steps_per_epoch * per_rank_batch * info.world]  # equal step counts on every rank
-        order = order[info.rank :: info.world]
-        net.train()
-        total, seen, t0 = 0.0, 0, time.time()
-        batches = range(0, len(order) - per_rank_batch + 1, per_rank_batch)
-        if info.main and config.run.progress:
+        order = order[: self.steps_per_epoch * self.per_rank_batch * self.info.world]
+        return order[self.info.rank :: self.info.world]
+
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        """One pass over the shuffled training set; (summed loss, samples seen) on this rank."""
+        order = self._order(epoch)
+        self.net.train()
+        total, seen = 0.0, 0
+        batches = range(0, len(order) - self.per_rank_batch + 1, self.per_rank_batch)
+        if self.info.main and self.config.run.progress:
             from tqdm import tqdm
 
-            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{config.optim.epochs}", leave=False)
+            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{self.config.optim.epochs}", leave=False)
         for start in batches:
-            if budget_s and info.world == 1 and time.time() - started >= budget_s:
+            if self.budget_s and self.info.world == 1 and self._time_progress() >= 1:
                 break  # the learning rate has reached zero: validate and stop now
-            idx = order[start : start + per_rank_batch].to(device)
-            images = augment(train_set.images[idx].float().div_(255), config.augment)
-            inputs = normalise(images, mcfg).contiguous(memory_format=torch.channels_last)
-            targets = train_set.ages[idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = net(inputs)
-            loss = age_loss(
-                logits.float(), targets, mcfg, config.optim, None if weights is None else weights[idx]
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.optim.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            total += float(loss.detach()) * len(idx)
+            idx = order[start : start + self.per_rank_batch].to(self.device)
+            total += self._step(idx) * len(idx)
             seen += len(idx)
+        return total, seen
 
-        train_seconds = time.time() - t0
-        stop = torch.zeros(1, device=device)
-        if info.main:
-            scored = ema.module if ema is not None else model
-            val_mae = validation_mae(scored, mcfg, val_set, device, config.run.eval_flip)
+    def _step(self, idx: torch.Tensor) -> float:
+        images = augment(self.train_set.images[idx].float().div_(255), self.config.augment)
+        inputs = normalise(images, self.mcfg).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.net(inputs)
+        weights = None if self.weights is None else self.weights[idx]
+        loss = age_loss(logits.float(), self.train_set.ages[idx], self.mcfg, self.config.optim, weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.optim.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return float(loss.detach())
+
+    def end_epoch(self, epoch: int, loss: float, seen: int, t0: float, train_seconds: float) -> bool:
+        """Validate, log and save on rank 0; True when every rank should stop."""
+        stop = torch.zeros(1, device=self.device)
+        if self.info.main:
             row = {
                 "epoch": epoch + 1,
-                "train_loss": total / max(1, seen),
-                "val_mae": val_mae,
-                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": loss,
+                "val_mae": self._validate(epoch),
+                "lr": self.optimizer.param_groups[0]["lr"],
                 "seconds": round(time.time() - t0, 1),
-                "train_img_per_s": round(seen * info.world / max(train_seconds, 1e-9), 1),
+                "train_img_per_s": round(seen * self.info.world / max(train_seconds, 1e-9), 1),
             }
-            history.append(row)
-            log.info(
-                "epoch %d/%d  loss %.4f  val MAE %.3f  lr %.2e  %.0fs  %.0f img/s",
-                epoch + 1,
-                config.optim.epochs,
-                row["train_loss"],
-                val_mae,
-                row["lr"],
-                row["seconds"],
-                row["train_img_per_s"],
-            )
-            if tracker:
-                tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
-            if val_mae < best["val_mae"]:
-                best = {"val_mae": val_mae, "epoch": epoch + 1}
-                _export(out / "best.safetensors", scored, mcfg, config, best, history, train_set, val_set)
-            (out / "history.json").write_text(json.dumps(history, indent=1))
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "best": best,
-                "elapsed_s": time.time() - started,
-            }
-            if ema is not None:
-                state["ema"] = ema.state_dict()
-            torch.save(state, state_path)
-            out_of_patience = config.run.patience and epoch + 1 - best["epoch"] >= config.run.patience
-            out_of_time = config.run.max_minutes and (time.time() - started) / 60 >= config.run.max_minutes
-            if out_of_patience or out_of_time:
-                log.info(
-                    "stopping after epoch %d (%s)",
-                    epoch + 1,
-                    "patience" if out_of_patience else "time budget",
-                )
+            self._record(row)
+            self._save_state(epoch)
+            reason = self._stop_reason(epoch)
+            if reason:
+                log.info("stopping after epoch %d (%s)", epoch + 1, reason)
                 stop += 1
-        if info.world > 1:
+        if self.info.world > 1:
             dist.broadcast(stop, src=0)
-        if stop.item():
-            break
+        return bool(stop.item())
 
-    metrics: dict = {}
-    if info.main:
+    def _scored(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def _validate(self, epoch: int) -> float:
+        val_mae = validation_mae(
+            self._scored(), self.mcfg, self.val_set, self.device, self.config.run.eval_flip
+        )
+        if val_mae < self.best["val_mae"]:
+            self.best = {"val_mae": val_mae, "epoch": epoch + 1}
+            _export(self.out / "best.safetensors", self._scored(), self.mcfg, self.config, self.best, self)
+        return val_mae
+
+    def _record(self, row: dict) -> None:
+        self.history.append(row)
+        log.info(
+            "epoch %d/%d  loss %.4f  val MAE %.3f  lr %.2e  %.0fs  %.0f img/s",
+            row["epoch"],
+            self.config.optim.epochs,
+            row["train_loss"],
+            row["val_mae"],
+            row["lr"],
+            row["seconds"],
+            row["train_img_per_s"],
+        )
+        if self.tracker:
+            self.tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+
+    def _save_state(self, epoch: int) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": epoch,
+            "best": self.best,
+            "elapsed_s": time.time() - self.started,
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        torch.save(state, self.out / "last_state.pt")
+
+    def _stop_reason(self, epoch: int) -> str | None:
+        run = self.config.run
+        if run.patience and epoch + 1 - self.best["epoch"] >= run.patience:
+            return "patience"
+        if run.max_minutes and (time.time() - self.started) / 60 >= run.max_minutes:
+            return "time budget"
+        return None
+
+    # --- the end ----------------------------------------------------------------------------
+    def finish(self) -> dict:
+        """Metrics, pictures and the calibration of the best checkpoint (rank 0); {} elsewhere."""
+        if not self.info.main:
+            return {}
         metrics = {
-            "best_val_mae": best["val_mae"],
-            "best_epoch": best["epoch"],
-            "epochs_run": len(history),
-            "train_minutes": round((time.time() - started) / 60, 1),
-            "device": str(device),
-            "world_size": info.world,
-            "history": history,
+            "best_val_mae": self.best["val_mae"],
+            "best_epoch": self.best["epoch"],
+            "epochs_run": len(self.history),
+            "train_minutes": round((time.time() - self.started) / 60, 1),
+            "device": str(self.device),
+            "world_size": self.info.world,
+            "history": self.history,
         }
         from .report import plot_history, sample_grid
 
-        plot_history(history, out / "curves.png")
-        if (out / "best.safetensors").exists():
-            sample_grid(out / "best.safetensors", val_set, out / "samples.png")
-            if mcfg.head == "bins":  # the distribution's temperature, fitted on the validation split
+        plot_history(self.history, self.out / "curves.png")
+        best = self.out / "best.safetensors"
+        if best.exists():
+            sample_grid(best, self.val_set, self.out / "samples.png")
+            if self.mcfg.head == "bins":  # the distribution's temperature, fitted on the validation split
                 from .calibrate import calibrate
 
+                plot = self.out / "calibration.png"
                 metrics["calibration"] = calibrate(
-                    out / "best.safetensors",
-                    config.data.prepared,
-                    plot=out / "calibration.png",
-                    device=str(device),
+                    best, self.config.data.prepared, plot=plot, device=str(self.device)
                 )
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        if tracker:
-            tracker.log_artifacts(str(out))
-            tracker.end_run()
-    if info.main:
-        for handler in handlers:
+        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        if self.tracker:
+            self.tracker.log_artifacts(str(self.out))
+            self.tracker.end_run()
+        return metrics
+
+    def close(self) -> None:
+        for handler in self.handlers:
             log.removeHandler(handler)
             handler.close()
-    if info.world > 1:
-        print(f"rank {info.rank}/{info.world} done", flush=True)
-        dist.barrier()
-        dist.destroy_process_group()
-    return metrics
+        if self.info.world > 1:
+            print(f"rank {self.info.rank}/{self.info.world} done", flush=True)
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def _log_to(path: Path) -> list[logging.Handler]:
@@ -416,16 +505,9 @@ def _log_to(path: Path) -> list[logging.Handler]:
 
 
 def _export(
-    path: Path,
-    model: nn.Module,
-    mcfg: ModelConfig,
-    config: TrainConfig,
-    best: dict,
-    history: list[dict],
-    train_set: FaceSet,
-    val_set: FaceSet,
+    path: Path, model: nn.Module, mcfg: ModelConfig, config: TrainConfig, best: dict, trainer: Trainer
 ) -> None:
-    ages = train_set.ages.cpu()
+    ages = trainer.train_set.ages.cpu()
     metadata = CheckpointMetadata(
         model=mcfg,
         name=config.run.name,
@@ -433,8 +515,8 @@ def _export(
         metrics={"val_mae": round(best["val_mae"], 3), "epoch": best["epoch"]},
         data={
             "prepared": config.data.prepared,
-            "train_size": len(train_set),
-            "val_size": len(val_set),
+            "train_size": len(trainer.train_set),
+            "val_size": len(trainer.val_set),
             "train_age_mean": round(float(ages.mean()), 2),
             "train_age_range": [float(ages.min()), float(ages.max())],
         },
