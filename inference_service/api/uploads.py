@@ -43,83 +43,77 @@ def _human(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
-async def read_files(
-    request: Request, field_name: str, max_files: int, max_file_bytes: int, timeout_s: float
-) -> list[UploadedFile]:
-    """The parts named `field_name` of a multipart/form-data body, in order.
+class _FileParts:
+    """multipart parser callbacks that keep the parts named `field_name`, each under a byte limit."""
 
-    A file over `max_file_bytes` is kept as an empty `too_large` entry (the caller
-    decides what that means); a body larger than all files together may be is
-    refused with 413; no such field at all is a 422; a body still arriving after
-    `timeout_s` is a 408.
-    """
-    body_limit = max_files * (max_file_bytes + FORM_OVERHEAD_BYTES)
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            declared_bytes = int(declared)
-        except ValueError:
-            raise ApiError(400, "The Content-Length header is not a number.") from None
-        if declared_bytes > body_limit:
-            raise ApiError(413, f"The upload is {_human(declared_bytes)}; the limit is {_human(body_limit)}.")
+    def __init__(self, field_name: str, max_files: int, max_file_bytes: int):
+        self.field_name, self.max_files, self.max_file_bytes = field_name, max_files, max_file_bytes
+        self.files: list[UploadedFile] = []
+        self.too_many = False
+        self.state = _PartState()
 
-    content_type, params = parse_options_header(request.headers.get("content-type"))
-    boundary = params.get(b"boundary")
-    if content_type != b"multipart/form-data" or not boundary:
-        raise ApiError(422, f"Send the image as multipart/form-data in a field named '{field_name}'.")
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+        }
 
-    files: list[UploadedFile] = []
-    state = _PartState()
-    too_many = False
+    def on_part_begin(self) -> None:
+        self.state = _PartState()
 
-    def on_part_begin() -> None:
-        nonlocal state
-        state = _PartState()
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.state.header_field += data[start:end]
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state.header_field += data[start:end]
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.state.header_value += data[start:end]
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state.header_value += data[start:end]
-
-    def on_header_end() -> None:
+    def on_header_end(self) -> None:
+        state = self.state
         state.headers[bytes(state.header_field).lower()] = bytes(state.header_value)
         state.header_field.clear()
         state.header_value.clear()
 
-    def on_headers_finished() -> None:
-        nonlocal too_many
-        _, disposition = parse_options_header(state.headers.get(b"content-disposition"))
-        if disposition.get(b"name", b"").decode("latin-1") != field_name:
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.state.headers.get(b"content-disposition"))
+        if disposition.get(b"name", b"").decode("latin-1") != self.field_name:
             return
-        if len(files) >= max_files:
-            too_many = True
+        if len(self.files) >= self.max_files:
+            self.too_many = True
             return
         filename = disposition.get(b"filename")
-        state.upload = UploadedFile(filename=filename.decode("utf-8", "replace") if filename else None)
-        files.append(state.upload)
+        self.state.upload = UploadedFile(filename=filename.decode("utf-8", "replace") if filename else None)
+        self.files.append(self.state.upload)
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        upload = state.upload
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        upload = self.state.upload
         if upload is None or upload.too_large:
             return
-        if len(upload.data) + (end - start) > max_file_bytes:
+        if len(upload.data) + (end - start) > self.max_file_bytes:
             upload.too_large = True
             upload.data = bytearray()  # drop what we had; the rest is skipped
             return
         upload.data += data[start:end]
 
-    callbacks = {
-        "on_part_begin": on_part_begin,
-        "on_header_field": on_header_field,
-        "on_header_value": on_header_value,
-        "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data,
-    }
+
+def _check_declared_length(request: Request, body_limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    try:
+        declared_bytes = int(declared)
+    except ValueError:
+        raise ApiError(400, "The Content-Length header is not a number.") from None
+    if declared_bytes > body_limit:
+        raise ApiError(413, f"The upload is {_human(declared_bytes)}; the limit is {_human(body_limit)}.")
+
+
+async def _stream_into(request: Request, parser: MultipartParser, body_limit: int, timeout_s: float) -> None:
     received = 0
     try:
-        parser = MultipartParser(boundary, callbacks=callbacks)  # type: ignore[arg-type]
         with anyio.fail_after(timeout_s):
             async for chunk in request.stream():
                 received += len(chunk)
@@ -132,8 +126,32 @@ async def read_files(
         raise ApiError(400, "The request body is not valid multipart/form-data.") from None
     except TimeoutError:
         raise ApiError(408, f"The upload did not arrive within {timeout_s:g} s.") from None
-    if too_many:
+
+
+async def read_files(
+    request: Request, field_name: str, max_files: int, max_file_bytes: int, timeout_s: float
+) -> list[UploadedFile]:
+    """The parts named `field_name` of a multipart/form-data body, in order.
+
+    A file over `max_file_bytes` is kept as an empty `too_large` entry (the caller
+    decides what that means); a body larger than all files together may be is
+    refused with 413; no such field at all is a 422; a body still arriving after
+    `timeout_s` is a 408.
+    """
+    body_limit = max_files * (max_file_bytes + FORM_OVERHEAD_BYTES)
+    _check_declared_length(request, body_limit)
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise ApiError(422, f"Send the image as multipart/form-data in a field named '{field_name}'.")
+    parts = _FileParts(field_name, max_files, max_file_bytes)
+    try:
+        parser = MultipartParser(boundary, callbacks=parts.callbacks())  # type: ignore[arg-type]
+    except FormParserError:
+        raise ApiError(400, "The request body is not valid multipart/form-data.") from None
+    await _stream_into(request, parser, body_limit, timeout_s)
+    if parts.too_many:
         raise ApiError(422, f"Too many files: at most {max_files} per request.")
-    if not files:
+    if not parts.files:
         raise ApiError(422, f"The multipart field '{field_name}' is missing.")
-    return files
+    return parts.files
