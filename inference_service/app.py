@@ -20,12 +20,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from .api.errors import error_response, install_error_handlers
+from .api.errors import error_response, fill_examples, install_error_handlers
 from .api.routes import router
 from .inference import ModelRuntime, PipelineFactory, build_pipeline
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .middleware import ApiKeyMiddleware, RequestContextMiddleware
 from .settings import Settings
+from .vision.age_checks import THRESHOLDS_PATTERN
 from .worker import RequestGate
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,17 @@ class FrontendFiles(StaticFiles):
 
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """FastAPI's document, plus what it cannot infer: the batch cap and the X-Request-ID header."""
+    """FastAPI's document, plus what it cannot infer: the configured limits and the X-Request-ID header."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     batch = schema["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]
     batch["schema"]["properties"]["files"]["maxItems"] = settings.max_batch_files
+    fill_examples(schema, settings.model_dump())
+    for route in ("/predict", "/predict/batch"):
+        for parameter in schema["paths"][route]["post"].get("parameters", []):
+            if parameter["name"] == "thresholds":  # documented only: the parser's errors say which value
+                parameter["schema"]["anyOf"][0]["pattern"] = THRESHOLDS_PATTERN
     for path in schema["paths"].values():
         for operation in path.values():
             for response in operation.get("responses", {}).values():

@@ -1,12 +1,15 @@
 """One JSON error shape for every failure: `{"detail": "<one line>"}`.
 
-Each exception the service raises on purpose maps to one status code here, and
-the same table feeds the OpenAPI document, so the two cannot drift apart.
+Each exception the service raises on purpose maps to its status in `status_of`,
+used by the handlers and by the batch route alike; `ERRORS` documents every
+status, and the OpenAPI document is built from it, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..logging_setup import request_id_var
 from ..vision.decode import ImageError
 from ..worker import InferenceFailed, NotReady, Overloaded
+from .schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +42,117 @@ def internal_error_detail() -> str:
     return f"Internal error while processing the request (request id {request_id_var.get() or 'unknown'})."
 
 
-def _count_refusal(request: Request, reason: str) -> None:
+@dataclass(frozen=True)
+class ErrorDoc:
+    """One status code as the OpenAPI document describes it. `{key}` in the example is a setting."""
+
+    when: str
+    example: str
+
+
+# The one table of statuses the service answers on purpose: the OpenAPI responses come from it, and
+# `_openapi` in app.py fills the settings into the examples, so the documented limits are the real ones.
+ERRORS: dict[int, ErrorDoc] = {
+    400: ErrorDoc(
+        "The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart.",
+        "The image data is broken (OSError).",
+    ),
+    401: ErrorDoc(
+        "Only when `api_key` is configured: the X-API-Key header is missing or wrong.",
+        "A valid X-API-Key header is required.",
+    ),
+    404: ErrorDoc(
+        "The resource is switched off in the settings.", "Metrics are switched off (metrics_enabled = false)."
+    ),
+    408: ErrorDoc(
+        "The request body was still arriving after `upload_timeout_s` (a stalled or very slow client).",
+        "The upload did not arrive within {upload_timeout_s:g} s.",
+    ),
+    413: ErrorDoc(
+        "The upload is over the byte limit, or the image over the pixel limit.",
+        "The image is 30000x30000 pixels; the limit is {max_image_pixels:,} pixels.",
+    ),
+    415: ErrorDoc(
+        "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
+        "The upload is not an image Pillow can identify.",
+    ),
+    422: ErrorDoc(
+        "The request is not multipart/form-data, lacks the file field, or has too many files (at most "
+        "{max_batch_files}); or `thresholds` is malformed, out of the model's age range, or asked of a "
+        "model without a distribution.",
+        "The multipart field 'file' is missing.",
+    ),
+    500: ErrorDoc(
+        "The detector or the age model failed on this image; the detail carries the request id.",
+        "Internal error while processing the request (request id 5f0c6d0e9b7a4c55).",
+    ),
+    503: ErrorDoc(
+        "The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After.",
+        "The service is busy; retry after a moment.",
+    ),
+}
+BUSY_DETAIL = ERRORS[503].example
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, from the table."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {
+            "model": ErrorResponse,
+            "description": ERRORS[code].when,
+            "content": {"application/json": {"example": {"detail": ERRORS[code].example}}},
+        }
+        if code == 503:
+            entry["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
+        responses[code] = entry
+    return responses
+
+
+def fill_examples(schema: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Put the configured limits into the documented error texts (called once per OpenAPI build)."""
+    for path in schema["paths"].values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                response["description"] = response.get("description", "").format_map(settings)
+                example = response.get("content", {}).get("application/json", {}).get("example", {})
+                if isinstance(example.get("detail"), str):
+                    example["detail"] = example["detail"].format_map(settings)
+
+
+def status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
+    """(status, one-line detail, headers) for an exception the service raises on purpose."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.detail, exc.headers
+    if isinstance(exc, ImageError):
+        return exc.status, str(exc), {}
+    if isinstance(exc, Overloaded):
+        return 503, BUSY_DETAIL, {}
+    if isinstance(exc, NotReady):
+        return 503, str(exc), {}
+    if isinstance(exc, InferenceFailed):
+        return 500, internal_error_detail(), {}
+    raise TypeError(f"{type(exc).__name__} is not an expected error") from exc
+
+
+def _count_refusal(request: Request, exc: Exception) -> None:
     metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        metrics.refused.labels(reason).inc()
+    if metrics is not None and isinstance(exc, Overloaded | NotReady):
+        metrics.refused.labels("overloaded" if isinstance(exc, Overloaded) else "not_ready").inc()
 
 
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     retry = {"Retry-After": str(retry_after_s)}
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.detail, exc.headers)
+    async def _expected(request: Request, exc: Exception) -> JSONResponse:
+        status, detail, headers = status_of(exc)
+        _count_refusal(request, exc)
+        return error_response(status, detail, {**headers, **(retry if status == 503 else {})})
 
-    @app.exception_handler(ImageError)
-    async def _image_error(_: Request, exc: ImageError) -> JSONResponse:
-        return error_response(exc.status, str(exc))
-
-    @app.exception_handler(Overloaded)
-    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
-        _count_refusal(request, "overloaded")
-        return error_response(503, "The service is busy; retry after a moment.", retry)
-
-    @app.exception_handler(NotReady)
-    async def _not_ready(request: Request, exc: NotReady) -> JSONResponse:
-        _count_refusal(request, "not_ready")
-        return error_response(503, str(exc), retry)
-
-    @app.exception_handler(InferenceFailed)
-    async def _inference_failed(_: Request, exc: InferenceFailed) -> JSONResponse:
-        return error_response(500, internal_error_detail())
+    for kind in (ApiError, ImageError, Overloaded, NotReady, InferenceFailed):
+        app.add_exception_handler(kind, _expected)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,65 +8,26 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from ..inference import ModelRuntime
 from ..settings import Settings
 from ..vision.age_checks import age_checks
 from ..vision.decode import ImageError, decode_image
 from ..vision.predictor import Prediction
-from ..worker import InferenceFailed
+from ..worker import InferenceFailed, NotReady
 from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
-from .errors import ApiError, internal_error_detail
-from .schemas import BatchResponse, ErrorResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
+from .errors import ApiError, documented, error_response, status_of
+from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
 from .uploads import UploadedFile, read_files
 
 router = APIRouter()
 
-_ERROR_EXAMPLES = {
-    400: "The image data is broken (OSError).",
-    401: "A valid X-API-Key header is required.",
-    404: "Metrics are switched off (metrics_enabled = false).",
-    408: "The upload did not arrive within 30 s.",
-    413: "The image is 30000x30000 pixels; the limit is 40,000,000 pixels.",
-    415: "The upload is not an image Pillow can identify.",
-    422: "The multipart field 'file' is missing.",
-    500: "Internal error while processing the request (request id 5f0c6d0e9b7a4c55).",
-    503: "The service is busy; retry after a moment.",
-}
-_ERROR_WHEN = {
-    400: "The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart.",
-    401: "Only when `api_key` is configured: the X-API-Key header is missing or wrong.",
-    404: "The resource is switched off in the settings.",
-    408: "The request body was still arriving after `upload_timeout_s` (a stalled or very slow client).",
-    413: "The upload is over the byte limit, or the image over the pixel limit.",
-    415: "The upload is not an image, or its format is not supported (SVG, PDF, text...).",
-    422: "The request is not multipart/form-data, lacks the file field, or has too many files; or "
-    "`thresholds` is malformed, out of the model's age range, or asked of a model without a distribution.",
-    500: "The detector or the age model failed on this image; the detail carries the request id.",
-    503: "The models are still loading, or too many requests are in flight. See Retry-After.",
-}
 
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    documented: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
-        entry: dict[str, Any] = {
-            "model": ErrorResponse,
-            "description": _ERROR_WHEN[code],
-            "content": {"application/json": {"example": {"detail": _ERROR_EXAMPLES[code]}}},
-        }
-        if code == 503:
-            entry["headers"] = {
-                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
-            }
-        documented[code] = entry
-    return documented
-
-
-def _multipart_body(field: str, many: bool, max_items: int) -> dict[str, Any]:
+def _multipart_body(field: str, many: bool) -> dict[str, Any]:
+    """The multipart request body; the batch's maxItems comes from the settings (app._openapi)."""
     binary = {"type": "string", "format": "binary", "minLength": 1}
-    schema = {"type": "array", "items": binary, "minItems": 1, "maxItems": max_items} if many else binary
+    schema = {"type": "array", "items": binary, "minItems": 1} if many else binary
     return {
         "requestBody": {
             "required": True,
@@ -165,8 +126,8 @@ async def _predict_one(
         "service's `check_confidence`), else `uncertain`: ask for ID.\n\n"
         "Example: `curl -F file=@group.jpg 'http://127.0.0.1:8000/predict?thresholds=18'`"
     ),
-    responses=_errors(400, 401, 408, 413, 415, 422, 500, 503),
-    openapi_extra=_multipart_body("file", many=False, max_items=1),
+    responses=documented(400, 401, 408, 413, 415, 422, 500, 503),
+    openapi_extra=_multipart_body("file", many=False),
 )
 async def predict(
     request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
@@ -186,8 +147,8 @@ async def predict(
         "own entry with the status and detail `/predict` would have given; the others still succeed.\n\n"
         "Example: `curl -F files=@a.jpg -F files=@b.png http://127.0.0.1:8000/predict/batch`"
     ),
-    responses=_errors(400, 401, 408, 413, 422, 503),
-    openapi_extra=_multipart_body("files", many=True, max_items=8),
+    responses=documented(400, 401, 408, 413, 422, 503),
+    openapi_extra=_multipart_body("files", many=True),
 )
 async def predict_batch(
     request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
@@ -202,13 +163,8 @@ async def predict_batch(
             try:
                 item["result"] = await _predict_one(upload, request, runtime, settings, thresholds)
                 item["status"] = 200
-            except (ApiError, ImageError) as exc:
-                item["status"], item["detail"] = (
-                    exc.status,
-                    str(exc.detail if isinstance(exc, ApiError) else exc),
-                )
-            except InferenceFailed:
-                item["status"], item["detail"] = 500, internal_error_detail()
+            except (ApiError, ImageError, InferenceFailed) as exc:
+                item["status"], item["detail"], _ = status_of(exc)
             results.append(item)
         return {"results": results}
 
@@ -217,7 +173,7 @@ async def predict_batch(
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics (text format; no API key: for the cluster's scraper, not the public)",
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: _errors(404)[404]},
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: documented(404)[404]},
 )
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     collected = request.app.state.metrics
@@ -239,14 +195,12 @@ async def health() -> dict[str, str]:
     "/ready",
     response_model=ReadyResponse,
     summary="200 once the models are loaded and warm, 503 before",
-    responses=_errors(503),
+    responses=documented(503),
 )
 async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
-    if not runtime.ready:
-        detail = f"The models are not ready yet (state: {runtime.state})."
-        return JSONResponse(
-            {"detail": detail}, status_code=503, headers={"Retry-After": str(settings.retry_after_s)}
-        )
+    if not runtime.ready:  # the same 503 as every route that needs the models (not counted as a refusal)
+        status, detail, _ = status_of(NotReady(f"The models are not ready yet (state: {runtime.state})."))
+        return error_response(status, detail, {"Retry-After": str(settings.retry_after_s)})
     return {"status": "ready", "device": runtime.device, "load_ms": runtime.load_ms}
 
 
@@ -254,7 +208,7 @@ async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
     "/model",
     response_model=ModelCard,
     summary="The model card: the checkpoint's metadata and metrics",
-    responses=_errors(401, 503),
+    responses=documented(401, 503),
 )
 async def model_card(runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
     card = runtime.metadata.to_dict()

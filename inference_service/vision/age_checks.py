@@ -15,6 +15,10 @@ import torch
 from .age_model import ModelConfig
 
 MAX_THRESHOLDS = 8
+# The grammar of `?thresholds=` for the OpenAPI document: up to 8 whole ages in 0..100 (the shipped
+# model's range), comma-separated, or empty. The parser below gives the one-line errors itself.
+_AGE = "(100|[1-9]?[0-9])"
+THRESHOLDS_PATTERN = f"^({_AGE}(,{_AGE}){{0,{MAX_THRESHOLDS - 1}}})?$"
 Verdict = Literal["over", "under", "uncertain"]
 
 

@@ -30,5 +30,5 @@ def test_schemathesis_finds_no_failures(server: ServerProcess, tmp_path: Path) -
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Tested: 5" in output and "No issues found" in output
+    assert "Tested: 6" in output and "No issues found" in output
     assert httpx.get(server.url + "/health", timeout=10).status_code == 200

@@ -598,7 +598,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight. See Retry-After. */
+            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -728,7 +728,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The request is not multipart/form-data, lacks the file field, or has too many files; or `thresholds` is malformed, out of the model's age range, or asked of a model without a distribution. */
+            /** @description The request is not multipart/form-data, lacks the file field, or has too many files (at most 8); or `thresholds` is malformed, out of the model's age range, or asked of a model without a distribution. */
             422: {
                 headers: {
                     /** @description the request id, also found in the service's logs */
@@ -760,7 +760,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight. See Retry-After. */
+            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -873,7 +873,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The request is not multipart/form-data, lacks the file field, or has too many files; or `thresholds` is malformed, out of the model's age range, or asked of a model without a distribution. */
+            /** @description The request is not multipart/form-data, lacks the file field, or has too many files (at most 8); or `thresholds` is malformed, out of the model's age range, or asked of a model without a distribution. */
             422: {
                 headers: {
                     /** @description the request id, also found in the service's logs */
@@ -889,7 +889,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight. See Retry-After. */
+            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -929,7 +929,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadyResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight. See Retry-After. */
+            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
             503: {
                 headers: {
                     /** @description seconds to wait */
