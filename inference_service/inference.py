@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from .settings import Settings
+from .vision import pipeline as vision_pipeline
 from .vision.age_checks import check_thresholds
 from .vision.checkpoint import CheckpointMetadata
-from .vision.detector import RetinaFaceDetector
-from .vision.predictor import AgeEstimator, FacePipeline, resolve_device
+from .vision.predictor import FacePipeline, resolve_device
 from .worker import InferenceWorker, RequestGate
 
 log = logging.getLogger(__name__)
@@ -35,22 +35,7 @@ def build_pipeline(settings: Settings) -> FacePipeline:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    detector = RetinaFaceDetector(
-        score_threshold=settings.detector_score_threshold,
-        nms_threshold=settings.detector_nms_threshold,
-        max_side=settings.detector_max_side,
-        threads=settings.detector_threads,
-        min_face=settings.detector_min_face,
-    )
-    estimator = AgeEstimator(
-        settings.model_path,
-        device=settings.device,
-        flip=settings.flip,
-        batch_size=settings.batch_size,
-        runtime=settings.age_runtime,
-        threads=settings.age_threads,
-    )
-    return FacePipeline(detector, estimator, max_faces=settings.max_faces)
+    return vision_pipeline.build_pipeline(settings.pipeline_options())
 
 
 def warm_up(pipeline: FacePipeline) -> None:

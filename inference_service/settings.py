@@ -14,11 +14,14 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .vision.pipeline import PipelineOptions
 
 ENV_PREFIX = "AGE_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"  # path of the config file, when --config is not given
@@ -171,6 +174,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ServiceCfgSource(settings_cls, _config_file.get()))
+
+    def pipeline_options(self, **overrides: Any) -> PipelineOptions:
+        """What the face pipeline needs from these settings (the CLI's flags may override some)."""
+        from .vision.pipeline import PipelineOptions
+
+        values = {
+            "model_path": self.model_path,
+            "device": self.device,
+            "flip": self.flip,
+            "batch_size": self.batch_size,
+            "engine": self.age_runtime,
+            "engine_threads": self.age_threads,
+            "detector_score_threshold": self.detector_score_threshold,
+            "detector_nms_threshold": self.detector_nms_threshold,
+            "detector_max_side": self.detector_max_side,
+            "detector_min_face": self.detector_min_face,
+            "detector_threads": self.detector_threads,
+            "max_faces": self.max_faces,
+        }
+        return PipelineOptions(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -113,9 +113,14 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from inference_service.settings import Settings
+
     from .predict import predict_photos, to_csv, to_json
 
-    records = predict_photos(args.checkpoint, args.paths, args.device, score_threshold=args.score_threshold)
+    # The service's own pipeline: its config file (default: the shipped service.cfg), flags on top.
+    settings = Settings.load(args.config, model_path=args.checkpoint, device=args.device)
+    options = settings.pipeline_options(detector_score_threshold=args.score_threshold)
+    records = predict_photos(options, args.paths)
     text = to_json(records) if args.format == "json" else to_csv(records)
     if args.out:
         Path(args.out).write_text(text)
@@ -241,12 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(handler=_calibrate)
 
     cmd = commands.add_parser("predict", help="every face, its box and age, in photos or folders of photos")
-    cmd.add_argument("--checkpoint", required=True)
+    cmd.add_argument(
+        "--config", help="service config whose pipeline to run (default: the shipped service.cfg)"
+    )
+    cmd.add_argument("--checkpoint", help="age model (default: the config's model_path)")
     cmd.add_argument("paths", nargs="+", help="image files or folders")
     cmd.add_argument("--format", choices=("csv", "json"), default="csv")
     cmd.add_argument("--out", help="write here instead of standard output")
-    cmd.add_argument("--device", default="auto")
-    cmd.add_argument("--score-threshold", type=float, default=0.9, help="face detector score threshold")
+    cmd.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's)")
+    cmd.add_argument(
+        "--score-threshold", type=float, help="face detector score threshold (default: the config's)"
+    )
     cmd.set_defaults(handler=_predict)
 
     cmd = commands.add_parser("template", help="measure the alignment template on aligned chips")

@@ -17,7 +17,7 @@ from inference_service.vision.age_checks import check_thresholds, probability_ov
 from inference_service.vision.age_model import AgeOutput, ModelConfig
 from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
-from inference_service.vision.detector import RetinaFaceDetector
+from inference_service.vision.pipeline import build_detector, build_estimator
 from inference_service.vision.predictor import AgeEstimator
 
 from .metrics import age_check_report, summarise
@@ -59,8 +59,9 @@ def evaluate_photos(
     checks: list[int] | None = None,
 ) -> dict:
     """Detect, align (the checkpoint's template and size) and age the labelled face of every photo."""
-    estimator = AgeEstimator(checkpoint, device=device, flip=flip, batch_size=64)
-    detector = RetinaFaceDetector(score_threshold=score_threshold)
+    settings = Settings.load(model_path=checkpoint, device=device, flip=flip, batch_size=64)
+    options = settings.pipeline_options(detector_score_threshold=score_threshold)
+    estimator, detector = build_estimator(options), build_detector(options)
     crops, ages, no_face = [], [], []
     for sample in samples:
         try:

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from inference_service.vision.decode import ImageError, read_image_file
-from inference_service.vision.detector import RetinaFaceDetector
-from inference_service.vision.predictor import AgeEstimator, FacePipeline
+from inference_service.vision.pipeline import PipelineOptions, build_pipeline
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 CSV_COLUMNS = ("file", "face", "x1", "y1", "x2", "y2", "score", "age", "age_low", "age_high", "error")
@@ -28,18 +27,9 @@ def expand_paths(paths: list[str]) -> Iterator[Path]:
             raise FileNotFoundError(f"no such file or folder: {path}")
 
 
-def predict_photos(
-    checkpoint: str | Path,
-    paths: list[str],
-    device: str = "auto",
-    score_threshold: float = 0.9,
-    max_side: int = 1024,
-) -> list[dict]:
+def predict_photos(options: PipelineOptions, paths: list[str]) -> list[dict]:
     """One record per photo: its faces (box, score, age, interval) or the reason it could not be read."""
-    pipeline = FacePipeline(
-        RetinaFaceDetector(score_threshold=score_threshold, max_side=max_side),
-        AgeEstimator(checkpoint, device=device),
-    )
+    pipeline = build_pipeline(options)
     records = []
     for path in expand_paths(paths):
         try:

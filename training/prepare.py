@@ -22,6 +22,7 @@ import numpy as np
 from inference_service.vision.align import UTKFACE_TEMPLATE, align_face
 from inference_service.vision.decode import ImageError, read_image_file
 from inference_service.vision.detector import Detection, RetinaFaceDetector
+from inference_service.vision.pipeline import build_detector
 
 from .sources import Sample
 
@@ -47,7 +48,17 @@ _detector: RetinaFaceDetector | None = None
 def _init_worker(score_threshold: float) -> None:
     global _detector
     cv2.setNumThreads(1)
-    _detector = RetinaFaceDetector(score_threshold=score_threshold, threads=1)
+    _detector = labelled_photo_detector(score_threshold, threads=1)
+
+
+def labelled_photo_detector(score_threshold: float, threads: int = 0) -> RetinaFaceDetector:
+    """The service's detector (its settings), at the lower threshold labelled datasets need."""
+    from inference_service.settings import Settings
+
+    options = Settings.load().pipeline_options(
+        detector_score_threshold=score_threshold, detector_threads=threads
+    )
+    return build_detector(options)
 
 
 def pick_face(detections: list[Detection], width: int, height: int) -> Detection | None:

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from inference_service.vision.decode import ImageError, read_image_file
-from inference_service.vision.detector import RetinaFaceDetector
 
-from .prepare import pick_face
+from .prepare import labelled_photo_detector, pick_face
 
 _SUFFIXES = (".jpg", ".jpeg", ".png")
 # Landmark order: right eye, left eye, nose, right mouth corner, left mouth corner.
@@ -37,7 +36,7 @@ def measure_template(folder: str | Path, limit: int = 0, score_threshold: float 
         files = files[:limit]
     if not files:
         raise ValueError(f"no images in {folder}")
-    detector = RetinaFaceDetector(score_threshold=score_threshold)
+    detector = labelled_photo_detector(score_threshold)
     points, missed = [], 0
     for path in files:
         try:
