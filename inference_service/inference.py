@@ -68,7 +68,7 @@ class ModelRuntime:
     @property
     def engine(self) -> str:
         """How the age network runs (onnx, torch, torch-fp16)."""
-        return self.pipeline.estimator.runtime if self.pipeline is not None else "unknown"
+        return self.pipeline.estimator.engine if self.pipeline is not None else "unknown"
 
     @property
     def metadata(self) -> CheckpointMetadata:

@@ -294,14 +294,14 @@ def measure(port: int, pid: int, photos: dict[str, Path], plan: dict) -> dict:
 # --------------------------------------------------------------------------- age network alone
 
 
-def age_model_rate(device: str, checkpoint: str, runtime: str, batch: int, rounds: int) -> float:
+def age_model_rate(device: str, checkpoint: str, engine: str, batch: int, rounds: int) -> float:
     """Faces per second through the age network alone (flip on), in this process."""
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
     from inference_service.vision.predictor import AgeEstimator
 
-    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=batch, runtime=runtime)
+    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=batch, engine=engine)
     size = estimator.model_config.input_size
     crops = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     estimator.predict_crops(crops)

@@ -30,7 +30,7 @@ def sample_grid(checkpoint: Path, faces: FaceSet, path: Path, count: int = 16) -
     from inference_service.vision.predictor import AgeEstimator
 
     subset = FaceSet(faces.images[:count], faces.ages[:count], faces.files[:count])
-    pred = AgeEstimator(checkpoint, device="cpu", runtime="torch").predict_crops(subset.images.cpu()).age
+    pred = AgeEstimator(checkpoint, device="cpu", engine="torch").predict_crops(subset.images.cpu()).age
     side = int(count**0.5)
     fig, axes = plt.subplots(side, side, figsize=(2 * side, 2.2 * side))
     for ax, image, age, guess in zip(axes.flat, subset.images, subset.ages, pred):

@@ -127,7 +127,7 @@ def validation_mae(
         device=str(device),
         flip=flip,
         batch_size=256,
-        runtime="torch",
+        engine="torch",
     )
     pred = estimator.predict_crops(faces.images).age
     return float((pred - faces.ages.cpu()).abs().mean())

@@ -16,7 +16,7 @@ est = AgeEstimator(
     "cpu",
     flip=True,
     batch_size=64,
-    runtime="onnx",
+    engine="onnx",
     threads=threads,
 )
 S = est.model_config.input_size

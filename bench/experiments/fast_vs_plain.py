@@ -24,8 +24,8 @@ paths = [
     P + "pexels/pexels-mentatdgt-937416.jpg",
 ]
 det = RetinaFaceDetector()
-plain = FacePipeline(det, AgeEstimator(ck, "cpu", runtime="torch"))
-fast = FacePipeline(det, AgeEstimator(ck, "cpu", runtime="onnx"))
+plain = FacePipeline(det, AgeEstimator(ck, "cpu", engine="torch"))
+fast = FacePipeline(det, AgeEstimator(ck, "cpu", engine="onnx"))
 fast_full = []
 alld = []
 allr = []

@@ -42,8 +42,8 @@ def cpu(fn, n=5):
 
 
 det = {s: RetinaFaceDetector(max_side=s, threads=1) for s in (100000, 1024, 640)}
-onnx = AgeEstimator(ck, "cpu", runtime="onnx", threads=1, batch_size=64)
-torch_cl = AgeEstimator(ck, "cpu", runtime="torch", batch_size=64)
+onnx = AgeEstimator(ck, "cpu", engine="onnx", threads=1, batch_size=64)
+torch_cl = AgeEstimator(ck, "cpu", engine="torch", batch_size=64)
 naive, meta = load_checkpoint(ck)
 cfg = meta.model
 print("checkpoint input", cfg.input_size)

@@ -28,7 +28,7 @@ ages = faces.ages.numpy()
 print("test crops", len(crops), "input", S)
 res = {}
 for runtime in ("torch", "onnx"):
-    est = AgeEstimator(ck, "cpu", flip=True, batch_size=64, runtime=runtime)
+    est = AgeEstimator(ck, "cpu", flip=True, batch_size=64, engine=runtime)
     a = time.perf_counter()
     pred, _ = est.predict_crops(crops)
     dt = time.perf_counter() - a

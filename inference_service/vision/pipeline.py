@@ -47,7 +47,7 @@ def build_estimator(options: PipelineOptions) -> AgeEstimator:
         device=options.device,
         flip=options.flip,
         batch_size=options.batch_size,
-        runtime=options.engine,
+        engine=options.engine,
         threads=options.engine_threads,
     )
 

@@ -57,20 +57,20 @@ def resolve_device(name: str) -> torch.device:
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16")
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16")
 
 
-def resolve_runtime(name: str, device: torch.device) -> str:
+def resolve_engine(name: str, device: torch.device) -> str:
     """`auto` is ONNX Runtime on CPU (fastest measured there) and fp16 torch on CUDA."""
     name = (name or "auto").strip().lower()
-    if name not in RUNTIMES:
-        raise ValueError(f"unknown age-model runtime {name!r}; use one of {', '.join(RUNTIMES)}")
+    if name not in ENGINES:
+        raise ValueError(f"unknown age-model engine {name!r}; use one of {', '.join(ENGINES)}")
     if name == "auto":
         return "onnx" if device.type == "cpu" else "torch-fp16"
     if name == "onnx" and device.type != "cpu":
-        raise ValueError("runtime 'onnx' runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
+        raise ValueError("engine 'onnx' runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
     if name == "torch-fp16" and device.type != "cuda":
-        raise ValueError("runtime 'torch-fp16' needs a CUDA device")
+        raise ValueError("engine 'torch-fp16' needs a CUDA device")
     return name
 
 
@@ -104,7 +104,7 @@ class AgeEstimator:
 
     The one place ages are computed from crops: the service, both `evaluate` paths
     and the trainer's validation all call `predict_crops`, so they cannot disagree.
-    `runtime` picks the engine for the same weights: `torch` (fp32 eager, the
+    `engine` picks how for the same weights: `torch` (fp32 eager, the
     reference), `onnx` (ONNX Runtime, CPU) or `torch-fp16` (CUDA); `auto` takes
     the fastest for the device. Preprocessing always comes from the checkpoint.
     `threads` bounds ONNX Runtime's intra-op threads (0: one per core); `spinning`
@@ -118,13 +118,13 @@ class AgeEstimator:
         device: str = "auto",
         flip: bool = True,
         batch_size: int = 32,
-        runtime: str = "auto",
+        engine: str = "auto",
         threads: int = 0,
         spinning: bool = False,
     ):
         """`checkpoint` is a file, or an in-memory (model, metadata) pair (the trainer's validation)."""
         self.device = resolve_device(device)
-        self.runtime = resolve_runtime(runtime, self.device)
+        self.engine = resolve_engine(engine, self.device)
         if isinstance(checkpoint, tuple):
             model, self.metadata = checkpoint
             self.model = model.to(self.device).eval()
@@ -133,10 +133,10 @@ class AgeEstimator:
         self.flip = flip
         self.batch_size = max(1, int(batch_size))
         self._session = None
-        if self.runtime == "onnx":
+        if self.engine == "onnx":
             self._session = _onnx_session(self.model, self.metadata.model.input_size, threads, spinning)
             self.model = None  # ONNX Runtime holds its own copy of the weights
-        elif self.runtime == "torch-fp16":
+        elif self.engine == "torch-fp16":
             self.model = self.model.half().to(memory_format=torch.channels_last)
         elif self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -155,11 +155,11 @@ class AgeEstimator:
         return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits for a normalised N x 3 x S x S float batch, in the chosen runtime."""
+        """Logits for a normalised N x 3 x S x S float batch, in the chosen engine."""
         if self._session is not None:
             out = self._session.run(None, {"input": inputs.cpu().numpy()})[0]
             return torch.from_numpy(out)
-        if self.runtime == "torch-fp16":
+        if self.engine == "torch-fp16":
             inputs = inputs.half()
         return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
 

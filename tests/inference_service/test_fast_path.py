@@ -36,17 +36,17 @@ def detector() -> RetinaFaceDetector:
 
 @pytest.fixture(scope="module")
 def plain() -> AgeEstimator:
-    return AgeEstimator(CHECKPOINT, device="cpu", runtime="torch")
+    return AgeEstimator(CHECKPOINT, device="cpu", engine="torch")
 
 
 @pytest.fixture(scope="module")
 def fast() -> AgeEstimator:
-    return AgeEstimator(CHECKPOINT, device="cpu", runtime="onnx")
+    return AgeEstimator(CHECKPOINT, device="cpu", engine="onnx")
 
 
 def test_fast_runtime_is_onnx_on_cpu(fast: AgeEstimator, plain: AgeEstimator) -> None:
-    assert fast.runtime == "onnx" and plain.runtime == "torch"
-    assert AgeEstimator(CHECKPOINT, device="cpu").runtime == "onnx"  # auto picks the fast one
+    assert fast.engine == "onnx" and plain.engine == "torch"
+    assert AgeEstimator(CHECKPOINT, device="cpu").engine == "onnx"  # auto picks the fast one
 
 
 def test_onnx_ages_match_torch_on_real_faces(
