@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from training_testdata import REPO
 
 from inference_service.vision.age_model import ModelConfig, build_model
 from inference_service.vision.checkpoint import (
@@ -22,6 +21,8 @@ from inference_service.vision.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
+
+from .server import REPO
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,15 @@ import math
 import cv2
 import numpy as np
 import pytest
-from training_testdata import PORTRAIT, UTKFACE
 
 from inference_service.vision.align import PAD_VALUE, UTKFACE_TEMPLATE, align_face, similarity_transform
 from inference_service.vision.decode import read_image_file
 from inference_service.vision.detector import RetinaFaceDetector
 from training.template import symmetrise
+
+from .server import PHOTOS, UTKFACE
+
+PORTRAIT = PHOTOS / "pexels" / "pexels-mentatdgt-937416.jpg"
 
 TEMPLATE = np.asarray(UTKFACE_TEMPLATE)
 
