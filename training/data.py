@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -26,12 +26,13 @@ class FaceSet:
     images: torch.Tensor  # N x 3 x S x S, uint8
     ages: torch.Tensor  # N, float32
     files: list[str]
+    originals: list[str] = field(default_factory=list)  # the source file names (labels live there)
 
     def __len__(self) -> int:
         return len(self.ages)
 
     def to(self, device: torch.device) -> FaceSet:
-        return FaceSet(self.images.to(device), self.ages.to(device), self.files)
+        return FaceSet(self.images.to(device), self.ages.to(device), self.files, self.originals)
 
 
 def _read(path: str, size: int) -> np.ndarray:
@@ -67,7 +68,9 @@ def load_split(
         crops = list(pool.map(lambda r: _read(r["file"], size), rows))
     images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
     ages = torch.tensor([r["age"] for r in rows], dtype=torch.float32)
-    return FaceSet(images=images, ages=ages, files=[r["file"] for r in rows])
+    return FaceSet(
+        images=images, ages=ages, files=[r["file"] for r in rows], originals=[r["original"] for r in rows]
+    )
 
 
 def capped_indices(ages: torch.Tensor, cap: int, generator: torch.Generator) -> torch.Tensor:

@@ -20,6 +20,7 @@ from inference_service.vision.decode import ImageError, read_image_file
 from inference_service.vision.pipeline import build_detector, build_estimator
 from inference_service.vision.predictor import AgeEstimator
 
+from .groups import group_report, utkface_groups
 from .metrics import age_check_report, summarise
 from .prepare import pick_face
 from .sources import Sample
@@ -62,7 +63,7 @@ def evaluate_photos(
     settings = Settings.load(model_path=checkpoint, device=device, flip=flip, batch_size=64)
     options = settings.pipeline_options(detector_score_threshold=score_threshold)
     estimator, detector = build_estimator(options), build_detector(options)
-    crops, ages, no_face = [], [], []
+    crops, ages, names, no_face = [], [], [], []
     for sample in samples:
         try:
             image = read_image_file(str(sample.path))
@@ -75,6 +76,7 @@ def evaluate_photos(
             continue
         crops.append(estimator.align(image, face.landmarks))
         ages.append(sample.age)
+        names.append(sample.path.name)
     if not crops:
         raise ValueError(f"no face found in any of the {len(samples)} images")
     result = score(
@@ -103,18 +105,25 @@ def evaluate_prepared(
         str(prepared), None if split == "all" else split, meta.model.input_size, originals=names
     )
     out = AgeEstimator(checkpoint, device=device, flip=flip, batch_size=64).predict_crops(faces.images)
-    result = score(out, faces.ages, meta.model, checks)
+    result = score(out, faces.ages, meta.model, checks, faces.originals)
     result.update(_describe(checkpoint), prepared=str(prepared), split=split)
     return result
 
 
-def score(out: AgeOutput, ages: torch.Tensor, cfg: ModelConfig, checks: list[int] | None) -> dict:
-    """MAE, CS@5, groups, interval coverage, and with `checks` the age-check error rates."""
+def score(
+    out: AgeOutput, ages: torch.Tensor, cfg: ModelConfig, checks: list[int] | None, names: list[str]
+) -> dict:
+    """MAE, CS@5, age groups, interval coverage, and with `checks` the age-check error rates; for
+    UTKFace names also the same by the dataset's gender and ethnicity labels."""
     result = summarise(out.age, ages, out.interval)
+    p_over = None
     if checks:
         check_thresholds(checks, cfg)
         p_over = probability_over(out.probabilities, checks, cfg)
         result["age_checks"] = age_check_report(p_over, out.age, ages, checks, CHECK_CONFIDENCE)
+    labels = [utkface_groups(name) for name in names]
+    if any(g["gender"] or g["ethnicity"] for g in labels):
+        result["by_label"] = group_report(out.age, ages, labels, p_over, checks, CHECK_CONFIDENCE)
     return result
 
 
@@ -155,7 +164,24 @@ def format_report(result: dict) -> str:
         )
     if "age_checks" in result:
         lines += _format_checks(result["age_checks"])
+    if "by_label" in result:
+        lines += _format_groups(result["by_label"])
     return "\n".join(lines)
+
+
+def _format_groups(report: dict) -> list[str]:
+    lines = [f"by the dataset's labels (cells under {report['min_cell']} faces are too small to read):"]
+    for dimension in ("gender", "ethnicity"):
+        for scope, block in report[dimension].items():
+            cells = [
+                f"{name} {cell['mae']:.2f} [{cell['mae_ci95'][0]:.2f}-{cell['mae_ci95'][1]:.2f}] "
+                f"n={cell['n']}{' (too small)' if cell['too_small'] else ''}"
+                for name, cell in block["cells"].items()
+                if "mae" in cell
+            ]
+            spread = f"  worst/best {block['worst_to_best_mae']:.2f}" if "worst_to_best_mae" in block else ""
+            lines.append(f"  {dimension:>9} {scope:>12}: " + "; ".join(cells) + spread)
+    return lines
 
 
 def _format_checks(report: dict) -> list[str]:

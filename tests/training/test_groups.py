@@ -1,0 +1,40 @@
+"""The per-label report: labels parsed from UTKFace names, small cells marked, intervals around the MAE."""
+
+from __future__ import annotations
+
+import torch
+
+from training.groups import MIN_CELL, group_report, utkface_groups
+
+
+def test_labels_come_from_the_name_and_missing_fields_stay_unknown() -> None:
+    assert utkface_groups("34_1_2_20170116174525125.jpg.chip.jpg") == {
+        "gender": "female",
+        "ethnicity": "Asian",
+    }
+    assert utkface_groups("39_1_20170116174525125.jpg.chip.jpg") == {"gender": "female", "ethnicity": None}
+    assert utkface_groups("not-a-chip.jpg") == {"gender": None, "ethnicity": None}
+
+
+def test_report_per_cell_with_small_cells_marked_and_the_spread_among_adults() -> None:
+    generator = torch.Generator().manual_seed(0)
+    true = torch.cat([torch.full((100,), 30.0), torch.full((60,), 40.0), torch.full((10,), 50.0)])
+    noise = torch.randn(len(true), generator=generator)
+    error = torch.cat([torch.full((100,), 4.0), torch.full((60,), 6.0), torch.full((10,), 2.0)])
+    pred = true + error * noise.sign()
+    groups = [{"gender": "male", "ethnicity": "White"}] * 100
+    groups += [{"gender": "female", "ethnicity": "Black"}] * 60 + [
+        {"gender": None, "ethnicity": "Asian"}
+    ] * 10
+    p_over = torch.stack([(pred >= 18).float(), (pred >= 45).float()], dim=1)
+    report = group_report(pred, true, groups, p_over, [18, 45])
+    cells = report["ethnicity"]["all"]["cells"]
+    assert cells["White"]["n"] == 100 and cells["White"]["mae"] == 4.0 and not cells["White"]["too_small"]
+    assert cells["Asian"]["n"] == 10 < MIN_CELL and cells["Asian"]["too_small"]
+    low, high = cells["Black"]["mae_ci95"]
+    assert low <= cells["Black"]["mae"] <= high
+    adults = report["ethnicity"]["adults_20_59"]
+    assert adults["worst"] == "Black" and adults["best"] == "White" and adults["worst_to_best_mae"] == 1.5
+    assert set(report["gender"]["all"]["cells"]) == {"male", "female"}  # unknown labels are left out
+    checks = cells["White"]["age_checks"]["45"]
+    assert checks["n_under"] == 100 and 0 <= checks["false_accept_rate"] <= 1

@@ -1,0 +1,114 @@
+"""Who the model fails: accuracy and age-check errors by UTKFace's gender and ethnicity labels.
+
+The labels are the dataset's (binary gender and five coarse ethnicity codes in the
+file name), used only to measure: they are never an input to the model, and the
+service never infers or returns them. Cells under `MIN_CELL` faces are marked too
+small to read; each MAE carries a bootstrap 95 % interval.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .sources.utkface import parse_name
+
+GENDERS = {0: "male", 1: "female"}
+ETHNICITIES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
+MIN_CELL = 30
+ADULTS = (20, 59)
+BOOTSTRAP_ROUNDS = 1000
+
+
+def utkface_groups(file_name: str) -> dict[str, str | None]:
+    """{"gender": ..., "ethnicity": ...} from a chip's name; None where the name lacks the field."""
+    labels = parse_name(file_name) or {}
+    return {
+        "gender": GENDERS.get(labels.get("gender")),
+        "ethnicity": ETHNICITIES.get(labels.get("race")),
+    }
+
+
+def bootstrap_mae_interval(errors: torch.Tensor, seed: int = 0) -> list[float]:
+    """2.5th and 97.5th percentiles of the MAE over resamples of the faces."""
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.randint(len(errors), (BOOTSTRAP_ROUNDS, len(errors)), generator=generator)
+    means = errors[draws].mean(dim=1)
+    return [round(float(v), 3) for v in torch.quantile(means, torch.tensor([0.025, 0.975]))]
+
+
+def _cell(errors: torch.Tensor, checks: dict[str, torch.Tensor] | None) -> dict:
+    n = len(errors)
+    cell: dict = {"n": n, "too_small": n < MIN_CELL}
+    if n == 0:
+        return cell
+    cell["mae"] = round(float(errors.mean()), 3)
+    cell["mae_ci95"] = bootstrap_mae_interval(errors)
+    cell["cs5"] = round(float((errors <= 5).float().mean()), 4)
+    if checks:
+        cell["age_checks"] = {name: _rates(rows) for name, rows in checks.items()}
+    return cell
+
+
+def _rates(rows: torch.Tensor) -> dict:
+    """rows: N x 3 booleans (false accept, counted as minor, false reject, counted as clearly over)."""
+    accepts, minors, rejects, clear = rows.unbind(1)
+    return {
+        "false_accept_rate": round(float(accepts[minors].float().mean()), 4) if minors.any() else None,
+        "n_under": int(minors.sum()),
+        "false_reject_rate": round(float(rejects[clear].float().mean()), 4) if clear.any() else None,
+        "n_at_least_t_plus_5": int(clear.sum()),
+    }
+
+
+def group_report(
+    pred: torch.Tensor,
+    true: torch.Tensor,
+    groups: list[dict[str, str | None]],
+    p_over: torch.Tensor | None = None,
+    thresholds: list[int] | None = None,
+    confidence: float = 0.9,
+) -> dict:
+    """MAE, CS@5 (and age-check error rates) per label value, over all faces and within ages 20-59."""
+    pred, true = pred.float().cpu(), true.float().cpu()
+    errors = (pred - true).abs()
+    per_face_checks = _per_face_checks(p_over, true, thresholds, confidence)
+    report: dict = {"min_cell": MIN_CELL, "labels": "UTKFace file-name labels, used only to measure"}
+    for dimension in ("gender", "ethnicity"):
+        values = [g[dimension] for g in groups]
+        report[dimension] = {}
+        for scope, in_scope in (
+            ("all", torch.ones_like(true, dtype=torch.bool)),
+            ("adults_20_59", _adults(true)),
+        ):
+            cells = {}
+            for value in sorted({v for v in values if v is not None}):
+                mask = in_scope & torch.tensor([v == value for v in values])
+                checks = {t: rows[mask] for t, rows in per_face_checks.items()} if per_face_checks else None
+                cells[value] = _cell(errors[mask], checks)
+            report[dimension][scope] = {"cells": cells, **_spread(cells)}
+    return report
+
+
+def _adults(true: torch.Tensor) -> torch.Tensor:
+    return (true >= ADULTS[0]) & (true <= ADULTS[1])
+
+
+def _per_face_checks(
+    p_over: torch.Tensor | None, true: torch.Tensor, thresholds: list[int] | None, confidence: float
+) -> dict[str, torch.Tensor]:
+    if p_over is None or not thresholds:
+        return {}
+    rows = {}
+    for i, t in enumerate(thresholds):
+        over, under = p_over[:, i] >= confidence, 1 - p_over[:, i] >= confidence
+        rows[str(t)] = torch.stack([over, true < t, under, true >= t + 5], dim=1)
+    return rows
+
+
+def _spread(cells: dict[str, dict]) -> dict:
+    """The worst and best readable cell by MAE, and their ratio."""
+    readable = {k: c["mae"] for k, c in cells.items() if not c["too_small"] and "mae" in c}
+    if len(readable) < 2:
+        return {}
+    worst, best = max(readable, key=readable.get), min(readable, key=readable.get)
+    return {"worst": worst, "best": best, "worst_to_best_mae": round(readable[worst] / readable[best], 3)}
