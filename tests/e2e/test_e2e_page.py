@@ -20,6 +20,7 @@ CHILD = Path("pexels") / "pexels-alexey-makhinko-929436.jpg"
 OLDER_MAN = Path("pexels") / "pexels-andrea-piacquadio-834863.jpg"
 CROWD = Path("dlib_examples") / "bald_guys.jpg"
 RESULT = "[data-testid=face-box], [data-testid=no-faces], [data-testid=error]"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 # The sentences the page shows (frontend/src/api/errors.ts).
 NOT_AN_IMAGE = "This file is not an image the service can read. Please choose a JPEG, PNG, WebP or GIF photo."
@@ -306,6 +307,9 @@ def test_age_check_badges_for_each_verdict_and_a_switch_reasks_the_same_photo(
         page.set_input_files("[data-testid=file-input]", str(photos / GROUP))
     expect(page.get_by_test_id("check-badge").first).to_be_visible()
     assert "uncertain" in _badges_match(page, group.value.json(), 25)  # young adults near 25
+    # The picture at the top of the README (docs/screenshot.png is a copy of it, shrunk).
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".result").screenshot(path=str(ARTIFACTS / "readme-age-check.png"))
 
     with page.expect_response(is_predict) as off:
         page.get_by_role("radio", name="off").check()
