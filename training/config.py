@@ -16,7 +16,9 @@ from typing import Any
 @dataclass
 class DataConfig:
     prepared: str = "data/prepared/utkface-160"  # output folder of `python -m training prepare`
-    balance: str = "none"  # none | cap (at most `age_cap` samples per age per epoch) | lds (loss weights)
+    # none | cap (at most `age_cap` samples per age per epoch) | lds (loss weights by age) |
+    # group (loss weights inverse to each age decade x UTKFace ethnicity label cell; see training/groups.py)
+    balance: str = "none"
     age_cap: int = 5000
     lds_sigma: float = 2.0  # label-distribution smoothing kernel, years
     limit: int = 0  # use a fixed random N of the training samples (quick runs, tests); 0 = all
@@ -74,6 +76,9 @@ class RunConfig:
     num_threads: int = 0  # CPU threads for torch; 0 = torch's default
     # bf16 autocast + channels_last: auto = on for CUDA and for CPUs with native bf16 (avx512_bf16/AMX)
     precision: str = "auto"  # auto | bf16 | fp32
+    # Which validation figure picks the best epoch: val_mae, or worst_group (the highest MAE of any
+    # UTKFace ethnicity label among adults 20-59: group-aware early stopping)
+    select_by: str = "val_mae"
 
 
 @dataclass

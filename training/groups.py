@@ -112,3 +112,38 @@ def _spread(cells: dict[str, dict]) -> dict:
         return {}
     worst, best = max(readable, key=readable.get), min(readable, key=readable.get)
     return {"worst": worst, "best": best, "worst_to_best_mae": round(readable[worst] / readable[best], 3)}
+
+
+def group_weights(ages: torch.Tensor, originals: list[str]) -> torch.Tensor:
+    """Loss weights inverse to the size of each (age decade x ethnicity label) cell, mean 1.
+
+    A lever against the spread between groups: faces from rare cells (e.g. older Asian
+    faces) count as much in total as those from common ones. Unlabelled faces share one
+    cell per decade. Cells are capped at 10x the mean weight so a handful of faces cannot
+    dominate a batch.
+    """
+    decades = (ages.cpu().round().long() // 10).tolist()
+    labels = [utkface_groups(name)["ethnicity"] for name in originals]
+    keys = list(zip(decades, labels))
+    counts: dict = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    weights = torch.tensor([1.0 / counts[key] for key in keys])
+    weights = weights / weights.mean()
+    weights = weights.clamp(max=10.0)
+    return (weights / weights.mean()).to(ages.device)
+
+
+def worst_group_mae(pred: torch.Tensor, true: torch.Tensor, originals: list[str]) -> tuple[str, float] | None:
+    """The ethnicity label with the highest MAE among adults 20-59 (cells of at least MIN_CELL faces)."""
+    labels = [utkface_groups(name)["ethnicity"] for name in originals]
+    errors, adults = (pred.cpu() - true.cpu()).abs(), _adults(true.cpu())
+    maes = {}
+    for value in {v for v in labels if v is not None}:
+        mask = adults & torch.tensor([v == value for v in labels])
+        if int(mask.sum()) >= MIN_CELL:
+            maes[value] = float(errors[mask].mean())
+    if not maes:
+        return None
+    worst = max(maes, key=maes.get)
+    return worst, maes[worst]

@@ -32,6 +32,7 @@ from inference_service.vision.predictor import AgeEstimator, resolve_device
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
+from .groups import group_weights, worst_group_mae
 from .losses import age_loss
 
 log = logging.getLogger("training")
@@ -118,10 +119,10 @@ class WarmupEma:
                 avg.copy_(cur)
 
 
-def validation_mae(
+def validation_ages(
     model: nn.Module, mcfg: ModelConfig, faces: FaceSet, device: torch.device, flip: bool
-) -> float:
-    """MAE through the service's own `AgeEstimator` (fp32 torch engine, so the weights stay as trained)."""
+) -> torch.Tensor:
+    """Ages through the service's own `AgeEstimator` (fp32 torch engine, so the weights stay as trained)."""
     estimator = AgeEstimator(
         (model, CheckpointMetadata(model=mcfg)),
         device=str(device),
@@ -129,8 +130,7 @@ def validation_mae(
         batch_size=256,
         engine="torch",
     )
-    pred = estimator.predict_crops(faces.images).age
-    return float((pred - faces.ages.cpu()).abs().mean())
+    return estimator.predict_crops(faces.images).age
 
 
 def cpu_has_bf16() -> bool:
@@ -243,13 +243,23 @@ class Trainer:
     # --- set-up -----------------------------------------------------------------------------
     def _load_data(self) -> None:
         data = self.config.data
-        if data.balance not in ("none", "cap", "lds"):
-            raise ValueError(f"data.balance must be none, cap or lds, not {data.balance!r}")
+        if data.balance not in ("none", "cap", "lds", "group"):
+            raise ValueError(f"data.balance must be none, cap, lds or group, not {data.balance!r}")
+        if self.config.run.select_by not in ("val_mae", "worst_group"):
+            raise ValueError(
+                f"run.select_by must be val_mae or worst_group, not {self.config.run.select_by!r}"
+            )
         size = self.mcfg.input_size
         self.train_set = load_split(data.prepared, "train", size, data.limit).to(self.device)
         self.val_set = load_split(data.prepared, "val", size, max(64, data.limit // 4) if data.limit else 0)
         ages = self.train_set.ages
-        self.weights = lds_weights(ages, data.lds_sigma, self.mcfg.age_max) if data.balance == "lds" else None
+        self.weights = (
+            lds_weights(ages, data.lds_sigma, self.mcfg.age_max)
+            if data.balance == "lds"
+            else group_weights(ages, self.train_set.originals)
+            if data.balance == "group"
+            else None
+        )
         counts = torch.bincount(ages.round().long().cpu())
         epoch_size = int(counts.clamp(max=data.age_cap).sum()) if data.balance == "cap" else len(ages)
         self.steps_per_epoch = max(1, epoch_size // self.config.optim.batch_size)
@@ -386,7 +396,7 @@ class Trainer:
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss,
-                "val_mae": self._validate(epoch),
+                **self._validate(epoch),
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "seconds": round(time.time() - t0, 1),
                 "train_img_per_s": round(seen * self.info.world / max(train_seconds, 1e-9), 1),
@@ -404,14 +414,20 @@ class Trainer:
     def _scored(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    def _validate(self, epoch: int) -> float:
-        val_mae = validation_mae(
-            self._scored(), self.mcfg, self.val_set, self.device, self.config.run.eval_flip
-        )
-        if val_mae < self.best["val_mae"]:
-            self.best = {"val_mae": val_mae, "epoch": epoch + 1}
+    def _validate(self, epoch: int) -> dict:
+        """Validation figures of this epoch; a better one (by `run.select_by`) is exported."""
+        flip = self.config.run.eval_flip
+        pred = validation_ages(self._scored(), self.mcfg, self.val_set, self.device, flip)
+        figures: dict = {"val_mae": float((pred - self.val_set.ages).abs().mean())}
+        worst = worst_group_mae(pred, self.val_set.ages, self.val_set.originals)
+        if worst is not None:
+            figures["val_worst_group"], figures["val_worst_group_mae"] = worst
+        key = "val_worst_group_mae" if self.config.run.select_by == "worst_group" else "val_mae"
+        score = figures.get(key, figures["val_mae"])
+        if score < self.best.get("score", self.best["val_mae"]):
+            self.best = {"val_mae": figures["val_mae"], "score": score, "epoch": epoch + 1}
             _export(self.out / "best.safetensors", self._scored(), self.mcfg, self.config, self.best, self)
-        return val_mae
+        return figures
 
     def _record(self, row: dict) -> None:
         self.history.append(row)
@@ -425,8 +441,13 @@ class Trainer:
             row["seconds"],
             row["train_img_per_s"],
         )
+        if "val_worst_group" in row:
+            log.info(
+                "  worst adult group: %s, val MAE %.3f", row["val_worst_group"], row["val_worst_group_mae"]
+            )
         if self.tracker:
-            self.tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+            numbers = {k: v for k, v in row.items() if k != "epoch" and isinstance(v, int | float)}
+            self.tracker.log_metrics(numbers, step=row["epoch"])
         (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
 
     def _save_state(self, epoch: int) -> None:

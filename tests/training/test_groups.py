@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from training.groups import MIN_CELL, group_report, utkface_groups
@@ -38,3 +39,22 @@ def test_report_per_cell_with_small_cells_marked_and_the_spread_among_adults() -
     assert set(report["gender"]["all"]["cells"]) == {"male", "female"}  # unknown labels are left out
     checks = cells["White"]["age_checks"]["45"]
     assert checks["n_under"] == 100 and 0 <= checks["false_accept_rate"] <= 1
+
+
+def test_group_weights_lift_rare_cells_and_keep_mean_one() -> None:
+    from training.groups import group_weights
+
+    names = ["30_0_0_x.jpg"] * 90 + ["30_0_2_x.jpg"] * 10  # White x90, Asian x10, same decade
+    weights = group_weights(torch.full((100,), 30.0), names)
+    assert abs(float(weights.mean()) - 1) < 1e-5
+    assert float(weights[-1]) == pytest.approx(9 * float(weights[0]), rel=1e-4)  # each cell sums the same
+    assert float(weights[:90].sum()) == pytest.approx(float(weights[90:].sum()), rel=1e-4)
+
+
+def test_worst_group_among_adults_ignores_small_cells() -> None:
+    from training.groups import worst_group_mae
+
+    names = ["30_0_0_x.jpg"] * 40 + ["30_0_1_x.jpg"] * 40 + ["30_0_2_x.jpg"] * 5
+    true = torch.full((85,), 30.0)
+    pred = true + torch.cat([torch.full((40,), 3.0), torch.full((40,), 5.0), torch.full((5,), 20.0)])
+    assert worst_group_mae(pred, true, names) == ("Black", 5.0)
