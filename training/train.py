@@ -28,7 +28,7 @@ from inference_service.vision.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from inference_service.vision.predictor import AgeEstimator, resolve_device
+from inference_service.vision.predictor import AgeEstimator, cpu_has_bf16, resolve_device
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
@@ -131,15 +131,6 @@ def validation_ages(
         engine="torch",
     )
     return estimator.predict_crops(faces.images).age
-
-
-def cpu_has_bf16() -> bool:
-    """Native bf16 matrix units: there bf16 autocast roughly doubles ResNet-50 training speed."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:

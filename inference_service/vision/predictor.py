@@ -57,6 +57,16 @@ def resolve_device(name: str) -> torch.device:
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
+def cpu_has_bf16() -> bool:
+    """Native bf16 matrix units (avx512_bf16 or AMX): there bf16 runs ResNet-50 ~1.5-2x faster than fp32."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
 ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16")
 
 

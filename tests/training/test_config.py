@@ -55,3 +55,17 @@ def test_cli_lists_every_command(capsys: pytest.CaptureFixture) -> None:
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
     assert all(command in text for command in COMMANDS)
+
+
+def test_precision_resolves_per_device() -> None:
+    import pytest
+    import torch
+
+    from inference_service.vision.predictor import cpu_has_bf16
+    from training.train import use_bf16
+
+    cpu = torch.device("cpu")
+    assert use_bf16("bf16", cpu) and not use_bf16("fp32", cpu)
+    assert use_bf16("auto", torch.device("cuda")) and use_bf16("auto", cpu) == cpu_has_bf16()
+    with pytest.raises(ValueError, match=r"run\.precision must be auto, bf16 or fp32"):
+        use_bf16("fp16", cpu)

@@ -55,3 +55,17 @@ def test_mae_on_the_fixed_300_chips_matches_the_model_card() -> None:
     result = evaluate_photos(CHECKPOINT, samples, device="cpu")
     assert result["no_face"] == 0 and result["n"] == 300
     assert result["mae"] == pytest.approx(CARD["test300_mae"], abs=0.3), result
+
+
+def test_the_shipped_model_is_calibrated_and_carries_its_test_figures() -> None:
+    """GET /model serves these: calibration, age-check error rates and the per-label table."""
+    meta = read_metadata(CHECKPOINT)
+    calibration = meta.metrics["calibration"]
+    assert calibration["split"] == "val" and meta.model.temperature == calibration["temperature"] != 1.0
+    assert 0.78 <= calibration["after"]["interval_coverage"] <= 0.82
+    test = meta.metrics["test"]
+    assert test["split"] == "test" and test["n"] == 2075 and "--checks 13,18,21,25" in test["measured_with"]
+    assert set(test["age_checks"]["thresholds"]) == {"13", "18", "21", "25"}
+    for dimension in ("gender", "ethnicity"):
+        assert test["by_label"][dimension]["adults_20_59"]["cells"]
+    assert test["mae"] == pytest.approx(CARD["test_mae"], abs=1e-3)
