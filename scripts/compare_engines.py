@@ -36,8 +36,10 @@ def main() -> None:
     parser.add_argument("checkpoint", nargs="?", default="models/age-resnet50.safetensors")
     parser.add_argument("--prepared", default="data/prepared/utkface-160")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=0, help="a fixed random N of the split's faces (0: all)")
     args = parser.parse_args()
-    faces = load_split(args.prepared, args.split, read_metadata(args.checkpoint).model.input_size)
+    size = read_metadata(args.checkpoint).model.input_size
+    faces = load_split(args.prepared, args.split, size, args.limit)
     reference = None
     rows = {}
     for engine in ENGINES:
