@@ -20,6 +20,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .vision.devices import normalise_device_name
+
 if TYPE_CHECKING:
     from .vision.pipeline import PipelineOptions
 
@@ -126,10 +128,7 @@ class Settings(BaseSettings):
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
-            return value
-        raise ValueError("device must be auto, cpu, cuda or cuda:N")
+        return normalise_device_name(value)
 
     @field_validator("log_level")
     @classmethod

@@ -18,6 +18,7 @@ from .align import align_face, crop_scale
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .decode import DecodedImage
 from .detector import Detection, FaceDetector
+from .devices import normalise_device_name
 
 
 @dataclass
@@ -40,21 +41,17 @@ class Prediction:
 
 def resolve_device(name: str) -> torch.device:
     """`auto`, `cpu`, `cuda` or `cuda:N`; asking for CUDA where there is none is an error."""
-    name = (name or "auto").strip().lower()
+    name = normalise_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device '{name}' was requested but CUDA is not available on this machine")
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"device '{name}' was requested but only {torch.cuda.device_count()} GPU(s) exist"
-            )
-        return device
-    raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' was requested but CUDA is not available on this machine")
+    device = torch.device(name)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device '{name}' was requested but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
 
 
 def cpu_has_bf16() -> bool:
