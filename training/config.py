@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from inference_service.vision.age_model import ModelConfig
+
 
 @dataclass
 class DataConfig:
@@ -26,10 +28,11 @@ class DataConfig:
 
 @dataclass
 class ModelSection:
-    head: str = "bins"  # bins | l1 | mse
-    input_size: int = 128
-    age_min: int = 0
-    age_max: int = 100
+    # The network's own defaults (ModelConfig travels with the weights); only `init` is training's.
+    head: str = ModelConfig.head  # bins | l1 | mse
+    input_size: int = ModelConfig.input_size
+    age_min: int = ModelConfig.age_min
+    age_max: int = ModelConfig.age_max
     init: str = "random"  # random | imagenet (needs internet) | path to a .safetensors/.pth state dict
 
 
