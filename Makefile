@@ -6,9 +6,9 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-python setup-frontend setup-browser api-types run test test-python test-frontend lint bench loadtest test-containers clean
+.PHONY: setup setup-python setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench loadtest test-containers clean
 
-setup: setup-python setup-frontend setup-browser
+setup: setup-python setup-frontend setup-browser setup-prometheus
 
 # Idempotent: each step reruns only when its inputs change.
 setup-python: $(VENV)/.installed
@@ -36,6 +36,10 @@ api-types: setup-python setup-frontend
 # Debian's Chromium for the end-to-end tests (Playwright cannot download its own here).
 setup-browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's Prometheus (and promtool) for the monitoring tests: a real scrape of the real service.
+setup-prometheus:
+	@command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }
 
 FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
 	frontend/package.json frontend/vite.config.ts $(wildcard frontend/tsconfig*.json)
