@@ -79,9 +79,8 @@ def evaluate_photos(
         names.append(sample.path.name)
     if not crops:
         raise ValueError(f"no face found in any of the {len(samples)} images")
-    result = score(
-        estimator.predict_crops(np.stack(crops)), torch.tensor(ages), estimator.model_config, checks
-    )
+    out = estimator.predict_crops(np.stack(crops))
+    result = score(out, torch.tensor(ages), estimator.model_config, checks, names)
     result.update(
         _describe(checkpoint), images=len(samples), no_face=len(no_face), no_face_files=no_face[:20]
     )
