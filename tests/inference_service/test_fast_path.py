@@ -14,7 +14,7 @@ from PIL import Image
 
 from inference_service.vision.decode import decode_image, read_image_file
 from inference_service.vision.detector import RetinaFaceDetector
-from inference_service.vision.predictor import AgeEstimator, FacePipeline
+from inference_service.vision.predictor import AgeEstimator, FacePipeline, cpu_has_bf16
 
 from .server import CHECKPOINT
 
@@ -46,7 +46,8 @@ def fast() -> AgeEstimator:
 
 def test_fast_runtime_is_onnx_on_cpu(fast: AgeEstimator, plain: AgeEstimator) -> None:
     assert fast.engine == "onnx" and plain.engine == "torch"
-    assert AgeEstimator(CHECKPOINT, device="cpu").engine == "onnx"  # auto picks the fast one
+    expected = "torch-bf16" if cpu_has_bf16() else "onnx"
+    assert AgeEstimator(CHECKPOINT, device="cpu").engine == expected  # auto picks the fastest measured
 
 
 def test_onnx_ages_match_torch_on_real_faces(
@@ -160,3 +161,16 @@ def test_one_inference_path_for_aligned_and_prepared_layouts(plain: AgeEstimator
     aligned = plain.predict_crops(crops)
     prepared = plain.predict_crops(torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous())
     assert torch.equal(aligned.age, prepared.age) and torch.equal(aligned.interval, prepared.interval)
+
+
+def test_bf16_engine_stays_within_0_3_year_of_fp32_on_real_faces(
+    detector: RetinaFaceDetector, plain: AgeEstimator
+) -> None:
+    """The engine `auto` picks on CPUs with native bf16 (issue 15's bound: 0.3 year on every face)."""
+    bf16 = AgeEstimator(CHECKPOINT, device="cpu", engine="torch-bf16")
+    crops = []
+    for path in REAL_PHOTOS:
+        image = read_image_file(str(path))
+        crops += [plain.align(image, d.landmarks) for d in detector.detect(image)]
+    reference, quick = plain.predict_crops(np.stack(crops)), bf16.predict_crops(np.stack(crops))
+    assert len(crops) >= 25 and (reference.age - quick.age).abs().max() <= 0.3
