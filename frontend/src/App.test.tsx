@@ -161,7 +161,8 @@ describe('App', () => {
       age_checks: [{ threshold: 18, p_over: p, verdict }],
     });
     await act(async () => service.release(response([checked(40, 0.973, 'over')])));
-    expect(screen.getAllByTestId('check-badge').map((el) => el.textContent)).toEqual(['over 18 · 97 %', 'over 18 · 97 %']);
+    // On the photo the short form, in the face list the full sentence.
+    expect(screen.getAllByTestId('check-badge').map((el) => el.textContent)).toEqual(['over 18', 'over 18 · 97 %']);
 
     await user.click(screen.getByRole('radio', { name: '21+' }));
     await waitFor(() => expect(service.predict).toHaveBeenCalledTimes(2));

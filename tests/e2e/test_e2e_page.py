@@ -262,8 +262,9 @@ def test_page_without_a_camera_offers_no_camera_button(page: Page, service: str)
 
 
 def _badges_match(page: Page, body: dict[str, Any], threshold: int) -> list[str]:
-    """Every face's badge, on the photo and in the list, says what the API's verdict says."""
-    words = {"under": f"under {threshold}", "uncertain": "not sure — ask for ID"}
+    """Every face's badge says what the API's verdict says: short on the photo, in full in the list."""
+    words = {"under": f"under {threshold}", "uncertain": "ask for ID", "over": f"over {threshold}"}
+    sentences = {"under": f"under {threshold}", "uncertain": "not sure — ask for ID"}
     verdicts = []
     boxes = page.get_by_test_id("face-box")
     expect(boxes).to_have_count(len(body["faces"]))
@@ -271,11 +272,16 @@ def _badges_match(page: Page, body: dict[str, Any], threshold: int) -> list[str]
         box = boxes.nth(i)
         (check,) = body["faces"][int(box.get_attribute("data-index") or "-1")]["age_checks"]
         assert check["threshold"] == threshold
-        expected = words.get(check["verdict"], f"over {threshold} · {js_round(check['p_over'] * 100)} %")
-        expect(box.get_by_test_id("check-badge")).to_have_text(expected)
+        expect(box.get_by_test_id("check-badge")).to_have_text(words[check["verdict"]])
         expect(box.get_by_test_id("check-badge")).to_have_attribute("data-verdict", check["verdict"])
         verdicts.append(check["verdict"])
-    expect(page.get_by_test_id("face-item").get_by_test_id("check-badge")).to_have_count(len(verdicts))
+    listed = page.get_by_test_id("face-item").get_by_test_id("check-badge")
+    expect(listed).to_have_count(len(verdicts))
+    full = [c["age_checks"][0] for c in body["faces"]]
+    expected = sorted(
+        sentences.get(c["verdict"], f"over {threshold} · {js_round(c['p_over'] * 100)} %") for c in full
+    )
+    assert sorted(listed.all_inner_texts()) == expected
     return verdicts
 
 

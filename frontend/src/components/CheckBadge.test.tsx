@@ -18,6 +18,12 @@ describe('CheckBadge', () => {
     expect(badge).toHaveClass(`verdict-${check.verdict}`);
   });
 
+  it('has a short form for the photo, still in words', () => {
+    const face = withCheck({ threshold: 21, p_over: 0.5, verdict: 'uncertain' });
+    render(<CheckBadge face={face} threshold={21} compact />);
+    expect(screen.getByTestId('check-badge')).toHaveTextContent('ask for ID');
+  });
+
   it('shows nothing when the check is off or the answer carries no such threshold', () => {
     const { container } = render(
       <>

@@ -2,12 +2,13 @@
 import type { Face } from '../api/types';
 import { checkText } from '../lib/format';
 
-export function CheckBadge({ face, threshold }: { face: Face; threshold: number | null }) {
+/** `compact`: the short words that fit on a crowded photo; the face list carries the full sentence. */
+export function CheckBadge({ face, threshold, compact = false }: { face: Face; threshold: number | null; compact?: boolean }) {
   const check = threshold === null ? undefined : face.age_checks?.find((c) => c.threshold === threshold);
   if (!check) return null;
   return (
     <span className={`check-badge verdict-${check.verdict}`} data-testid="check-badge" data-verdict={check.verdict}>
-      {checkText(check)}
+      {checkText(check, compact)}
     </span>
   );
 }

@@ -71,7 +71,7 @@ export function FaceOverlay({ imageUrl, width, height, faces, numbers, selected,
               <span className="face-label">
                 <span data-testid="face-age">{roundAge(face.age)}</span>
                 {interval && <span className="face-interval">{` · ${interval}`}</span>}
-                <CheckBadge face={face} threshold={check} />
+                <CheckBadge face={face} threshold={check} compact />
               </span>
             </div>
           );

@@ -19,9 +19,11 @@ export function formatInterval(interval: readonly [number, number] | null | unde
   return `${roundAge(interval[0])}–${roundAge(interval[1])}`;
 }
 
-/** The words of an age-check badge: never colour alone. */
-export function checkText(check: AgeCheck): string {
-  if (check.verdict === 'over') return `over ${check.threshold} · ${Math.round(check.p_over * 100)} %`;
+/** The words of an age-check badge: never colour alone. `compact` is the short form on the photo. */
+export function checkText(check: AgeCheck, compact = false): string {
+  if (check.verdict === 'over') {
+    return compact ? `over ${check.threshold}` : `over ${check.threshold} · ${Math.round(check.p_over * 100)} %`;
+  }
   if (check.verdict === 'under') return `under ${check.threshold}`;
-  return 'not sure — ask for ID';
+  return compact ? 'ask for ID' : 'not sure — ask for ID';
 }
