@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STAGES = ("decode", "queue", "detect", "age")
+STAGES = ("decode", "queue", "detect", "align", "age")
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
 _FACE_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200)
 
@@ -51,7 +51,7 @@ class ServiceMetrics:
         )
         self.stage = Histogram(
             "age_stage_duration_seconds",
-            "Time per image in each stage: decode, queue (waiting for the inference thread), detect, age",
+            "Time per image in each stage: decode, queue (for the inference thread), detect, align, age",
             ("stage",),
             buckets=_LATENCY_BUCKETS,
             registry=r,

@@ -11,7 +11,10 @@ Measured, medians over `--repeats` repetitions (each after a warm-up):
   latency p50/p95 of POST /predict for a portrait, a group and a crowd photo (one client);
   throughput in faces per second on the crowd photo with 1, 4 and 16 concurrent clients;
   peak resident memory (VmHWM) of each server process;
-  the age network alone, in faces per second (in-process, batch of 64 crops).
+  the age network alone, in faces per second, built from the same config as the service (same
+  engine, flip and batch size) after the service has stopped; the crowd rate with 4 clients over
+  it is the service efficiency (how little the service adds beyond the network);
+  the service's own stage timings (decode, queue, detect, align, age), medians per photo.
 Writes bench/results/latest.json and latest.md, and prints the Markdown table.
 
 The photos come from ../shared/data/photos (beside the clone); see --photos.
@@ -34,9 +37,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import File, UploadFile  # module level: the baseline's annotations resolve here
 
@@ -187,8 +192,8 @@ class Client:
         self.body = body
         self.headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
-    def post(self) -> tuple[float, int]:
-        """Seconds for one POST /predict and the number of faces in the answer."""
+    def post(self) -> tuple[float, int, dict[str, float]]:
+        """Seconds for one POST /predict, the number of faces and the service's own stage timings."""
         started = time.perf_counter()
         try:
             response = self._send()
@@ -202,7 +207,8 @@ class Client:
         elapsed = time.perf_counter() - started
         if response.status != 200:
             raise RuntimeError(f"POST /predict answered {response.status}: {data[:300]!r}")
-        return elapsed, len(json.loads(data)["faces"])
+        body = json.loads(data)
+        return elapsed, len(body["faces"]), body.get("timings_ms", {})
 
     def _send(self) -> http.client.HTTPResponse:
         self.conn.request("POST", "/predict", body=self.body, headers=self.headers)
@@ -219,21 +225,28 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency(port: int, photo: Path, requests: int, repeats: int, warmup: int) -> dict:
-    """Median over repetitions of p50 and p95 (ms), one client, sequential requests."""
+    """Median over repetitions of p50 and p95 (ms), one client, sequential requests; and the
+    median of each stage the service timed itself (decode, queue, detect, align, age)."""
     client = Client(port, *multipart(photo))
     faces = 0
     for _ in range(warmup):
-        _, faces = client.post()
-    p50s, p95s = [], []
+        _, faces, _ = client.post()
+    p50s, p95s, stages = [], [], defaultdict(list)
     for _ in range(repeats):
-        times = [client.post()[0] * 1000 for _ in range(requests)]
+        answers = [client.post() for _ in range(requests)]
+        times = [elapsed * 1000 for elapsed, _, _ in answers]
         p50s.append(percentile(times, 50))
         p95s.append(percentile(times, 95))
+        for _, _, timings in answers:
+            for stage, ms in timings.items():
+                if stage != "total":
+                    stages[stage].append(ms)
     client.close()
     return {
         "p50_ms": round(statistics.median(p50s), 1),
         "p95_ms": round(statistics.median(p95s), 1),
         "faces": faces,
+        "stages_ms": {stage: round(statistics.median(ms), 1) for stage, ms in stages.items()},
     }
 
 
@@ -294,14 +307,30 @@ def measure(port: int, pid: int, photos: dict[str, Path], plan: dict) -> dict:
 # --------------------------------------------------------------------------- age network alone
 
 
-def age_model_rate(device: str, checkpoint: str, engine: str, batch: int, rounds: int) -> float:
-    """Faces per second through the age network alone (flip on), in this process."""
-    import numpy as np
+def age_network_rate(config: Path, rounds: int) -> tuple[float, str]:
+    """Faces per second through the age network alone, built by the service's own factory from
+    the same config (engine, flip, batch size, threads), in this process; and the engine it ran."""
+    sys.path.insert(0, str(ROOT))
+    from inference_service.settings import Settings
+    from inference_service.vision.pipeline import build_estimator
 
+    options = Settings.load(config).pipeline_options()
+    estimator = build_estimator(options)
+    return _rate(estimator, options.batch_size, rounds), estimator.engine
+
+
+def baseline_network_rate(device: str, checkpoint: str, rounds: int) -> float:
+    """The naive pipeline's network: plain torch fp32, one face at a time, flip on."""
     sys.path.insert(0, str(ROOT))
     from inference_service.vision.predictor import AgeEstimator
 
-    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=batch, engine=engine)
+    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=1, engine="torch")
+    return _rate(estimator, 1, rounds)
+
+
+def _rate(estimator: Any, batch: int, rounds: int) -> float:
+    import numpy as np
+
     size = estimator.model_config.input_size
     crops = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     estimator.predict_crops(crops)
@@ -365,12 +394,26 @@ def table(report: dict) -> str:
     lines.append(
         row(
             "age network alone, faces/s",
-            report["age_model_faces_per_s"],
-            report["baseline_age_model_faces_per_s"],
+            report["age_network_faces_per_s"],
+            report["baseline_age_network_faces_per_s"],
         )
     )
     lines.append("")
-    lines.append(f"Speed-up on crowd throughput with 4 clients: **{report['speedup_vs_baseline']}x**")
+    lines.append("Service stages, median ms (the service's own timings_ms):")
+    lines.append("")
+    stages = list(service["crowd"]["stages_ms"])
+    lines.append("| photo | " + " | ".join(stages) + " |")
+    lines.append("|---|" + "---:|" * len(stages))
+    for name in PHOTOS:
+        medians = service[name]["stages_ms"]
+        lines.append(f"| {name} | " + " | ".join(str(medians.get(s, "-")) for s in stages) + " |")
+    lines.append("")
+    lines.append(
+        f"Engine **{report['engine']}**; crowd throughput with 4 clients is "
+        f"**{report['service_efficiency']:.0%}** of the age network's own rate (service efficiency)."
+    )
+    if report["speedup_vs_baseline"] is not None:
+        lines.append(f"Speed-up on crowd throughput with 4 clients: **{report['speedup_vs_baseline']}x**")
     return "\n".join(lines)
 
 
@@ -446,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         with running(command, port, env, args.ready_timeout) as (pid, ready):
             report["service_ready"] = ready
             report["service"] = measure(port, pid, photos, plan)
+        print("age network alone (the service's engine, flip and batch size)", flush=True)
+        network_rate, report["engine"] = age_network_rate(config, rounds=3)
+        report["age_network_faces_per_s"] = network_rate
 
     report["baseline"] = None
     if not args.no_baseline:
@@ -464,13 +510,14 @@ def main(argv: list[str] | None = None) -> int:
         with running(command, port, env, args.ready_timeout) as (pid, _):
             report["baseline"] = measure(port, pid, photos, baseline_plan)
 
-    print("age network alone", flush=True)
-    report["age_model_faces_per_s"] = age_model_rate(args.device, args.checkpoint, "auto", 32, 2)
-    report["baseline_age_model_faces_per_s"] = age_model_rate(args.device, args.checkpoint, "torch", 1, 8)
+    report["baseline_age_network_faces_per_s"] = baseline_network_rate(args.device, args.checkpoint, 8)
 
     service, baseline = report["service"], report["baseline"]
+    crowd_rate = service["crowd_faces_per_s"]["4"]
     report.update(
         {
+            "service_efficiency": round(crowd_rate / report["age_network_faces_per_s"], 3),
+            "stage_medians_ms": {name: service[name]["stages_ms"] for name in PHOTOS},
             "portrait_p50_ms": service["portrait"]["p50_ms"],
             "group_p50_ms": service["group"]["p50_ms"],
             "crowd_p50_ms": service["crowd"]["p50_ms"],

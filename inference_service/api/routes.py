@@ -213,6 +213,7 @@ async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
 async def model_card(runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
     card = runtime.metadata.to_dict()
     card["device"] = runtime.device
+    card["engine"] = runtime.engine
     detector = runtime.pipeline.detector if runtime.pipeline else None
     card["detector"] = {
         "name": getattr(detector, "name", "unknown"),

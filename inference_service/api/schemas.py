@@ -20,7 +20,7 @@ _EXAMPLE_PREDICTION = {
     "image": {"width": 640, "height": 480},
     "model": {"name": "resnet50-age", "version": "1.0.0"},
     "device": "cpu",
-    "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "age": 52.3, "total": 91.2},
+    "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "align": 1.2, "age": 51.1, "total": 91.2},
 }
 
 
@@ -150,6 +150,7 @@ class ModelCard(BaseModel):
                 "code_version": "abc1234",
                 "created": "2026-11-22T15:42:37+00:00",
                 "device": "cpu",
+                "engine": "torch-bf16",
                 "detector": {"name": "retinaface-mobilenet0.25", "score_threshold": 0.9},
             }
         },
@@ -165,4 +166,5 @@ class ModelCard(BaseModel):
     code_version: str
     created: str
     device: str
+    engine: str = Field(description="How the age network runs here: torch, torch-bf16, onnx, ...")
     detector: dict[str, Any]

@@ -128,7 +128,8 @@ def load_checkpoint(
 ) -> tuple[nn.Module, CheckpointMetadata]:
     """Build the network the metadata describes and fill it, refusing any mismatch."""
     metadata = read_metadata(path)
-    model = build_model(metadata.model)
+    with torch.device("meta"):  # no random init, no memory: every tensor comes from the file
+        model = build_model(metadata.model)
     expected = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -154,6 +155,6 @@ def load_checkpoint(
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt: {exc}") from None
-    model.load_state_dict(state)
+    model.load_state_dict(state, assign=True)
     model.eval()
     return model.to(device), metadata

@@ -39,7 +39,7 @@ def test_predictions_move_the_counters_and_histograms_by_exactly_what_was_sent(c
     assert moved('age_http_request_duration_seconds_count{method="POST",route="/predict"}') == sent
     assert moved("age_faces_per_image_count") == sent
     assert moved("age_faces_per_image_sum") == sent * faces_each
-    for stage in ("decode", "queue", "detect", "age"):
+    for stage in ("decode", "queue", "detect", "align", "age"):
         assert moved(f'age_stage_duration_seconds_count{{stage="{stage}"}}') == sent
     assert after["age_images_in_flight"] == 0
     assert after["process_resident_memory_bytes"] > 100e6

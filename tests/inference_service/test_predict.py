@@ -52,7 +52,7 @@ def test_response_shape(client: httpx.Client, model_card: dict) -> None:
     assert body["image"] == {"width": 500, "height": 375}
     assert body["model"] == {"name": model_card["name"], "version": model_card["version"]}
     assert body["device"] == "cpu"
-    assert {"decode", "detect", "age", "total"} <= set(body["timings_ms"])
+    assert {"decode", "queue", "detect", "align", "age", "total"} <= set(body["timings_ms"])
     face = body["faces"][0]
     assert all(math.isfinite(v) for v in [*face["box"], face["age"], face["score"]])
     # The placeholder and the trained checkpoints use a bins head, which gives an interval.

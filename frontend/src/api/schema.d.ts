@@ -226,7 +226,8 @@ export interface components {
          *               "version": "1.0.0"
          *             },
          *             "timings_ms": {
-         *               "age": 52.3,
+         *               "age": 51.1,
+         *               "align": 1.2,
          *               "decode": 6.1,
          *               "detect": 31.5,
          *               "queue": 0.1,
@@ -334,6 +335,7 @@ export interface components {
          *         "score_threshold": 0.9
          *       },
          *       "device": "cpu",
+         *       "engine": "torch-bf16",
          *       "format": "age-estimator/1",
          *       "metrics": {
          *         "test_mae": 5.1
@@ -365,6 +367,11 @@ export interface components {
             };
             /** Device */
             device: string;
+            /**
+             * Engine
+             * @description How the age network runs here: torch, torch-bf16, onnx, ...
+             */
+            engine: string;
             /** Format */
             format: string;
             /** Metrics */
@@ -451,7 +458,8 @@ export interface components {
          *         "version": "1.0.0"
          *       },
          *       "timings_ms": {
-         *         "age": 52.3,
+         *         "age": 51.1,
+         *         "align": 1.2,
          *         "decode": 6.1,
          *         "detect": 31.5,
          *         "queue": 0.1,
