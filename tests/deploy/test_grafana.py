@@ -8,6 +8,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from inference_service.metrics import ServiceMetrics
+
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "age-estimator.json"
 PROMQL_WORDS = {
     "sum",
@@ -24,7 +26,6 @@ PROMQL_WORDS = {
 
 
 def exported_series() -> set[str]:
-    from inference_service.metrics import ServiceMetrics  # see test_k8s.py on why not at module level
 
     metrics = ServiceMetrics(in_flight=lambda: 0)
     metrics.requests.labels("/predict", "POST", "200").inc()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inference_service.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 BIN = Path(sys.executable).parent
@@ -71,10 +73,6 @@ def test_the_deployment_is_what_a_reviewer_expects() -> None:
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
     assert security["capabilities"]["drop"] == ["ALL"] and pod["spec"]["securityContext"]["runAsNonRoot"]
-    # Imported here: a module-level import of the service before tests/inference_service is collected
-    # would shadow that test package's name (it is also "inference_service").
-    from inference_service.settings import Settings
-
     shutdown = Settings.load().shutdown_timeout_s
     assert pod["spec"]["terminationGracePeriodSeconds"] > shutdown
     resources = container["resources"]
