@@ -42,15 +42,18 @@ def checks(result: dict) -> list[str]:
 
 def groups(result: dict) -> list[str]:
     lines = [
-        "| Label | Value | MAE, all ages [95 % CI] (n) | MAE, ages 20–59 [95 % CI] (n) |",
-        "|---|---|---:|---:|",
+        "| Label | Value | MAE, all ages [95 % CI] (n) | MAE, ages 20–59 [95 % CI] (n) "
+        "| 20–59, age-standardised |",
+        "|---|---|---:|---:|---:|",
     ]
     report = result["by_label"]
     for dimension in ("gender", "ethnicity"):
         every, adults = report[dimension]["all"]["cells"], report[dimension]["adults_20_59"]["cells"]
         for value, cell in every.items():
             adult = adults.get(value, {})
-            lines.append(f"| {dimension} | {value} | {_cell(cell)} | {_cell(adult)} |")
+            standardised = adult.get("mae_age_standardised")
+            shown = "–" if standardised is None else f"{standardised:.2f}"
+            lines.append(f"| {dimension} | {value} | {_cell(cell)} | {_cell(adult)} | {shown} |")
     return lines
 
 
@@ -78,4 +81,8 @@ if __name__ == "__main__":
         block = result["by_label"][dimension]["adults_20_59"]
         if "worst_to_best_mae" in block:
             ratio = block["worst_to_best_mae"]
-            print(f"{dimension} 20–59: worst {block['worst']}, best {block['best']}, ratio {ratio}")
+            standardised = block.get("age_standardised", {}).get("worst_to_best_mae")
+            print(
+                f"{dimension} 20–59: worst {block['worst']}, best {block['best']}, ratio {ratio}; "
+                f"age-standardised ratio {standardised}"
+            )

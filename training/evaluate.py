@@ -179,6 +179,9 @@ def _format_groups(report: dict) -> list[str]:
                 if "mae" in cell
             ]
             spread = f"  worst/best {block['worst_to_best_mae']:.2f}" if "worst_to_best_mae" in block else ""
+            standardised = block.get("age_standardised", {})
+            if "worst_to_best_mae" in standardised:
+                spread += f" (age-standardised {standardised['worst_to_best_mae']:.2f})"
             lines.append(f"  {dimension:>9} {scope:>12}: " + "; ".join(cells) + spread)
     return lines
 

@@ -85,8 +85,28 @@ def group_report(
                 mask = in_scope & torch.tensor([v == value for v in values])
                 checks = {t: rows[mask] for t, rows in per_face_checks.items()} if per_face_checks else None
                 cells[value] = _cell(errors[mask], checks)
+                if scope == "adults_20_59":
+                    cells[value]["mae_age_standardised"] = _age_standardised(errors, true, mask, in_scope)
             report[dimension][scope] = {"cells": cells, **_spread(cells)}
+            if scope == "adults_20_59":
+                standardised = _spread(cells, "mae_age_standardised")
+                report[dimension][scope]["age_standardised"] = standardised
     return report
+
+
+def _age_standardised(errors: torch.Tensor, true: torch.Tensor, mask: torch.Tensor, scope: torch.Tensor):
+    """The cell's MAE with each decade weighted as in the whole scope: the spread that remains
+    when every group had the same age mix (None when the cell misses a decade)."""
+    decades = (true // 10).long()
+    total, weight_sum = 0.0, 0
+    for decade in decades[scope].unique().tolist():
+        in_decade = mask & (decades == decade)
+        if not in_decade.any():
+            return None
+        weight = int((scope & (decades == decade)).sum())
+        total += weight * float(errors[in_decade].mean())
+        weight_sum += weight
+    return round(total / weight_sum, 3)
 
 
 def _adults(true: torch.Tensor) -> torch.Tensor:
@@ -105,9 +125,9 @@ def _per_face_checks(
     return rows
 
 
-def _spread(cells: dict[str, dict]) -> dict:
-    """The worst and best readable cell by MAE, and their ratio."""
-    readable = {k: c["mae"] for k, c in cells.items() if not c["too_small"] and "mae" in c}
+def _spread(cells: dict[str, dict], key: str = "mae") -> dict:
+    """The worst and best readable cell by `key` (MAE), and their ratio."""
+    readable = {k: c[key] for k, c in cells.items() if not c["too_small"] and c.get(key) is not None}
     if len(readable) < 2:
         return {}
     worst, best = max(readable, key=readable.get), min(readable, key=readable.get)

@@ -58,3 +58,16 @@ def test_worst_group_among_adults_ignores_small_cells() -> None:
     true = torch.full((85,), 30.0)
     pred = true + torch.cat([torch.full((40,), 3.0), torch.full((40,), 5.0), torch.full((5,), 20.0)])
     assert worst_group_mae(pred, true, names) == ("Black", 5.0)
+
+
+def test_age_standardised_mae_removes_a_gap_that_only_the_age_mix_makes() -> None:
+    # Both groups err 2 years in their 20s and 6 in their 50s; A is mostly 50s, B mostly 20s.
+    ages = [25.0] * 10 + [55.0] * 40 + [25.0] * 40 + [55.0] * 10
+    errors = [2.0] * 10 + [6.0] * 40 + [2.0] * 40 + [6.0] * 10
+    groups = [{"gender": None, "ethnicity": "White"}] * 50 + [{"gender": None, "ethnicity": "Asian"}] * 50
+    true = torch.tensor(ages)
+    report = group_report(true + torch.tensor(errors), true, groups)["ethnicity"]["adults_20_59"]
+    assert report["worst_to_best_mae"] == pytest.approx(5.2 / 2.8, abs=1e-3)  # crude: 1.86
+    cells = report["cells"]
+    assert cells["White"]["mae_age_standardised"] == cells["Asian"]["mae_age_standardised"] == 4.0
+    assert report["age_standardised"]["worst_to_best_mae"] == 1.0
