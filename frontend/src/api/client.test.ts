@@ -45,6 +45,7 @@ beforeAll(async () => {
     if (path === '/ok/predict') json(200, okBody);
     else if (path === '/busy/predict') json(503, { detail: 'Model is loading' }, { 'Retry-After': '7' });
     else if (path === '/unsupported/predict') json(415, { detail: 'Not an image' });
+    else if (path.startsWith('/no-checks/predict')) json(422, { detail: 'cannot answer' });
     else if (path === '/wrong-shape/predict') json(200, { faces: 'none' });
     else if (path === '/garbage/predict') response.writeHead(200).end('<html>not json</html>');
     else if (path === '/slow/predict') setTimeout(() => json(200, okBody), 5000);
@@ -87,6 +88,13 @@ describe('createPredict', () => {
     expect(busy).toMatchObject({ kind: 'http', status: 503, detail: 'Model is loading', retryAfter: 7 });
     const unsupported = await failure(createPredict(`${base}/unsupported`)(jpeg(), 'a.txt'));
     expect(unsupported).toMatchObject({ kind: 'http', status: 415, detail: 'Not an image' });
+  });
+
+  it('marks a refusal of a request that asked for age checks', async () => {
+    const asked = await failure(createPredict(`${base}/no-checks`)(jpeg(), 'a.jpg', { thresholds: [18] }));
+    expect(asked).toMatchObject({ status: 422, checksAsked: true });
+    const plain = await failure(createPredict(`${base}/no-checks`)(jpeg(), 'a.jpg'));
+    expect(plain).toMatchObject({ status: 422, checksAsked: false });
   });
 
   it('rejects answers that are not the expected JSON', async () => {

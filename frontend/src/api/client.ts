@@ -76,6 +76,7 @@ export function createPredict(base: string = apiBase()): PredictFn {
             new ApiError('http', xhr.status, {
               detail: detailOf(text),
               retryAfter: parseRetryAfter(xhr.getResponseHeader('Retry-After')),
+              checksAsked: (options.thresholds ?? []).length > 0,
             }),
           );
           return;

@@ -19,9 +19,10 @@ describe('errorSentence', () => {
     expect(new Set(sentences).size).toBe(sentences.length);
   });
 
-  it('tells a 422 about age checks apart from a missing photo', () => {
-    const detail = 'this model cannot answer age checks (its l1 head gives no distribution)';
-    expect(errorSentence(new ApiError('http', 422, { detail }))).toBe(MESSAGES.noChecks);
+  it('tells a 422 to a request with age checks apart from a missing photo, whatever the wording', () => {
+    const detail = 'any wording at all';
+    expect(errorSentence(new ApiError('http', 422, { detail, checksAsked: true }))).toBe(MESSAGES.noChecks);
+    expect(errorSentence(new ApiError('http', 422, { detail }))).toBe(MESSAGES.missing);
   });
 
   it('uses Retry-After when the service is busy', () => {

@@ -10,11 +10,14 @@ export class ApiError extends Error {
   readonly detail?: string;
   /** Seconds from a Retry-After header, when the service sent one. */
   readonly retryAfter?: number;
+  /** Whether the request asked for age checks: the page always sends a photo, so a 422 then
+   *  means the model cannot answer them (no need to read the detail's wording). */
+  readonly checksAsked: boolean;
 
   constructor(
     kind: FailureKind,
     status: number,
-    options: { detail?: string; retryAfter?: number } = {},
+    options: { detail?: string; retryAfter?: number; checksAsked?: boolean } = {},
   ) {
     super(options.detail ?? `${kind} ${status}`);
     this.name = 'ApiError';
@@ -22,6 +25,7 @@ export class ApiError extends Error {
     this.status = status;
     this.detail = options.detail;
     this.retryAfter = options.retryAfter;
+    this.checksAsked = options.checksAsked ?? false;
   }
 }
 
@@ -66,7 +70,7 @@ export function errorSentence(error: unknown): string {
     case 415:
       return MESSAGES.notAnImage;
     case 422:
-      return /age checks|thresholds/.test(error.detail ?? '') ? MESSAGES.noChecks : MESSAGES.missing;
+      return error.checksAsked ? MESSAGES.noChecks : MESSAGES.missing;
     case 503:
       return error.retryAfter && error.retryAfter > 0
         ? `The service is starting up or busy right now. Please try again in ${error.retryAfter} ${
