@@ -137,10 +137,15 @@ def status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
     raise TypeError(f"{type(exc).__name__} is not an expected error") from exc
 
 
+REFUSAL_REASONS: dict[type[Exception], str] = {Overloaded: "overloaded", NotReady: "not_ready"}
+
+
 def _count_refusal(request: Request, exc: Exception) -> None:
+    """A 503 the service chose (queue full, model not loaded) counts in `age_requests_refused`."""
     metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None and isinstance(exc, Overloaded | NotReady):
-        metrics.refused.labels("overloaded" if isinstance(exc, Overloaded) else "not_ready").inc()
+    reason = REFUSAL_REASONS.get(type(exc))
+    if metrics is not None and reason is not None:
+        metrics.refused.labels(reason).inc()
 
 
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
