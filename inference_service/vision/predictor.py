@@ -70,9 +70,9 @@ ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16")
 def resolve_engine(name: str, device: torch.device) -> str:
     """`auto`: fp16 torch on CUDA; on CPU, bf16 torch where the CPU has native bf16, else ONNX Runtime.
 
-    Measured on the shipped 96 px model (2-core AMD EPYC with avx512_bf16, 600 test faces, flip on):
-    torch-bf16 103 faces/s, ONNX 66, fp32 torch 46; bf16 ages within 0.19 year of fp32, MAE equal
-    (`scripts/compare_engines.py`).
+    Measured on the shipped 112 px model (2-core AMD EPYC with avx512_bf16, 300 test faces, flip on):
+    torch-bf16 73 faces/s, ONNX 48, fp32 torch 34; bf16 ages within 0.35 year of fp32, MAE equal
+    (`scripts/compare_engines.py`; docs/performance.md).
     """
     name = (name or "auto").strip().lower()
     if name not in ENGINES:
