@@ -122,13 +122,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the most resident memory the process has held since it started."""
+def memory_mb(pid: int | str, field: str) -> float:
+    """A memory field of /proc/PID/status in MB: VmRSS (resident now) or VmHWM (the most ever)."""
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return memory_mb(pid, "VmHWM")
+
+
+def write_service_config(path: Path, extra_file: str | None, settings: str) -> Path:
+    """The service config a measurement runs: `settings` (TOML lines) first in the [service] table,
+    then whatever the user's --config file adds."""
+    extra = Path(extra_file).read_text() if extra_file else "[service]\n"
+    if "[service]" not in extra:
+        extra = "[service]\n" + extra
+    path.write_text(extra.replace("[service]", "[service]\n" + settings, 1))
+    return path
 
 
 def wait_ready(port: int, process: subprocess.Popen, timeout: float) -> dict:
@@ -471,19 +485,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        config = Path(tmp) / "bench.cfg"
-        extra = Path(args.config).read_text() if args.config else "[service]\n"
-        if "[service]" not in extra:
-            extra = "[service]\n" + extra
-        extra = extra.replace(
-            "[service]",
-            "[service]\n"
+        config = write_service_config(
+            Path(tmp) / "bench.cfg",
+            args.config,
             f"device = {json.dumps(args.device)}\n"
             f"model_path = {json.dumps(str(Path(args.checkpoint).resolve()))}\n"
             f'log_level = "warning"\nmax_pending = {4 * max(CLIENTS)}\n',
-            1,
         )
-        config.write_text(extra)
         print(f"service on :{port} ({args.device})", flush=True)
         command = [sys.executable, "-m", "inference_service", "--port", str(port), "--config", str(config)]
         with running(command, port, env, args.ready_timeout) as (pid, ready):

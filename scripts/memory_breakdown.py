@@ -32,19 +32,11 @@ ROOT = bench.ROOT
 CROWD = bench.DEFAULT_PHOTOS / bench.PHOTOS["crowd"]
 
 
-def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def steps(config: str, photo: str) -> None:
     """Runs in the child: print one JSON line per step (name, VmRSS MB)."""
 
     def report(name: str) -> None:
-        print(json.dumps({"step": name, "rss_mb": rss_mb()}), flush=True)
+        print(json.dumps({"step": name, "rss_mb": bench.memory_mb("self", "VmRSS")}), flush=True)
 
     report("interpreter")
     import numpy  # noqa: F401
@@ -90,15 +82,15 @@ def under_load(config: Path, env: dict[str, str], clients: int, per_client: int)
     port = bench.free_port()
     command = [sys.executable, "-m", "inference_service", "--port", str(port), "--config", str(config)]
     with bench.running(command, port, env, 600) as (pid, _):
-        figures = {"ready_rss_mb": rss_mb(pid)}
+        figures = {"ready_rss_mb": bench.memory_mb(pid, "VmRSS")}
         body, boundary = bench.multipart(CROWD)
         bench.Client(port, body, boundary).post()
-        figures["after_one_crowd_rss_mb"] = rss_mb(pid)
+        figures["after_one_crowd_rss_mb"] = bench.memory_mb(pid, "VmRSS")
         pool = [bench.Client(port, body, boundary) for _ in range(clients)]
         with ThreadPoolExecutor(clients) as executor:
             list(executor.map(lambda c: [c.post() for _ in range(per_client)], pool))
-        figures[f"after_{clients}_clients_rss_mb"] = rss_mb(pid)
-        figures["peak_rss_mb"] = rss_mb(pid, "VmHWM")
+        figures[f"after_{clients}_clients_rss_mb"] = bench.memory_mb(pid, "VmRSS")
+        figures["peak_rss_mb"] = bench.peak_rss_mb(pid)
     return figures
 
 
@@ -116,10 +108,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.update(pair.split("=", 1) for pair in args.env)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "memory.cfg"
-        extra = Path(args.config).read_text() if args.config else "[service]\n"
-        settings = f'[service]\nlog_level = "warning"\nmax_pending = {4 * args.clients}\n'
-        config.write_text(extra.replace("[service]", settings, 1))
+        settings = f'log_level = "warning"\nmax_pending = {4 * args.clients}\n'
+        config = bench.write_service_config(Path(tmp) / "memory.cfg", args.config, settings)
         print(f"settings: {args.env or 'defaults'}")
         for row in step_breakdown(config, env):
             print(f"  {row['step']:<32} {row['rss_mb']:>8.1f} MB  ({row['delta_mb']:+.1f})")
