@@ -50,6 +50,11 @@ class OptimConfig:
     # Cosine to zero when run.max_minutes runs out (or at `epochs`, whichever comes first): on a CPU
     # shared with other work, a step-based schedule cut by the time budget would never anneal.
     anneal_by_time: bool = False
+    # Self-distillation (bins head): a teacher checkpoint whose flip-averaged age distribution on each
+    # training face (as stored, before augmentation) becomes part of the target; "" = off. The teacher
+    # runs once at start-up, so it costs minutes, not a second network in every step.
+    distill_from: str = ""
+    distill_weight: float = 0.5  # share of the teacher's distribution in the target (the rest: soft labels)
 
 
 @dataclass

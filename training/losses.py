@@ -26,10 +26,19 @@ def age_loss(
     cfg: ModelConfig,
     optim: OptimConfig,
     weights: torch.Tensor | None = None,
+    teacher: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged."""
+    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged.
+
+    `teacher` (bins head) holds a teacher's age distributions for these samples; the
+    cross-entropy target becomes a mix of them and the Gaussian soft labels, which
+    carries what the teacher learnt about ambiguous faces (self-distillation).
+    """
     if cfg.head == "bins":
-        per_sample = -(soft_labels(ages, cfg, optim.label_sigma) * nnf.log_softmax(logits, dim=1)).sum(dim=1)
+        target = soft_labels(ages, cfg, optim.label_sigma)
+        if teacher is not None:
+            target = torch.lerp(target, teacher, optim.distill_weight)
+        per_sample = -(target * nnf.log_softmax(logits, dim=1)).sum(dim=1)
         if optim.l1_weight:
             per_sample = per_sample + optim.l1_weight * (decode_output(logits, cfg).age - ages).abs()
     elif cfg.head == "l1":

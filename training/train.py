@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from inference_service.vision.age_model import ModelConfig, build_model, normalise
+from inference_service.vision.age_model import ModelConfig, build_model, decode_output, normalise
 from inference_service.vision.checkpoint import (
     CheckpointError,
     CheckpointMetadata,
@@ -251,10 +251,30 @@ class Trainer:
             if data.balance == "group"
             else None
         )
+        self.teacher = self._teacher_distributions() if self.config.optim.distill_from else None
         counts = torch.bincount(ages.round().long().cpu())
         epoch_size = int(counts.clamp(max=data.age_cap).sum()) if data.balance == "cap" else len(ages)
         self.steps_per_epoch = max(1, epoch_size // self.config.optim.batch_size)
         self.per_rank_batch = max(1, self.config.optim.batch_size // self.info.world)
+
+    def _teacher_distributions(self) -> torch.Tensor:
+        """The teacher's flip-averaged age distribution for every training face, computed once."""
+        path = self.config.optim.distill_from
+        if self.mcfg.head != "bins":
+            raise ValueError("optim.distill_from needs the bins head (a distribution to learn from)")
+        teacher = AgeEstimator(path, device=str(self.device), batch_size=128)
+        if teacher.model_config.num_bins != self.mcfg.num_bins:
+            raise ValueError(
+                f"teacher {path} has {teacher.model_config.num_bins} age bins, not {self.mcfg.num_bins}"
+            )
+        started = time.time()
+        logits = teacher.predict_logits(self.train_set.images)
+        mae = float(
+            (decode_output(logits, teacher.model_config).age - self.train_set.ages.cpu()).abs().mean()
+        )
+        if self.info.main:
+            log.info("teacher %s: train MAE %.3f, %.0f s", path, mae, time.time() - started)
+        return logits.softmax(dim=1).to(self.device)
 
     def _log_start(self) -> None:
         if self.info.main:
@@ -369,7 +389,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.net(inputs)
         weights = None if self.weights is None else self.weights[idx]
-        loss = age_loss(logits.float(), self.train_set.ages[idx], self.mcfg, self.config.optim, weights)
+        teacher = None if self.teacher is None else self.teacher[idx]
+        loss = age_loss(
+            logits.float(), self.train_set.ages[idx], self.mcfg, self.config.optim, weights, teacher
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.grad_clip:

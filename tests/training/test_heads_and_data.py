@@ -43,6 +43,23 @@ def test_soft_labels_are_distributions_centred_on_the_age() -> None:
     assert soft_labels(torch.tensor([30.4]), cfg, sigma=0)[0, 30] == 1
 
 
+def test_distillation_pulls_the_target_towards_the_teacher() -> None:
+    """With weight 1 the loss is the cross-entropy to the teacher alone; with 0 the teacher is ignored."""
+    cfg = ModelConfig(head="bins")
+    logits = torch.randn(4, cfg.num_bins)
+    ages = torch.tensor([5.0, 20.0, 40.0, 70.0])
+    teacher = torch.randn(4, cfg.num_bins).softmax(dim=1)
+    plain = OptimConfig(l1_weight=0.0)
+    own = -(teacher * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    assert torch.isclose(
+        age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=1.0), teacher=teacher), own
+    )
+    ignored = age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=0.0), teacher=teacher)
+    assert torch.isclose(ignored, age_loss(logits, ages, cfg, plain))
+    half = age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=0.5), teacher=teacher)
+    assert torch.isclose(half, (own + age_loss(logits, ages, cfg, plain)) / 2)
+
+
 def test_cap_and_lds_balance_the_ages() -> None:
     ages = torch.tensor([30.0] * 50 + [80.0] * 5)
     picked = capped_indices(ages, cap=10, generator=torch.Generator().manual_seed(0))
