@@ -28,8 +28,6 @@ import http.client
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import File, UploadFile  # module level: the baseline's annotations resolve here
+from processes import HOST, free_port, memory_mb, stop_gracefully
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -53,7 +52,6 @@ PHOTOS = {
     "crowd": "dlib_examples/bald_guys.jpg",
 }
 CLIENTS = (1, 4, 16)
-HOST = "127.0.0.1"
 
 
 # --------------------------------------------------------------------------- the naive reference
@@ -116,21 +114,6 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
 # --------------------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def memory_mb(pid: int | str, field: str) -> float:
-    """A memory field of /proc/PID/status in MB: VmRSS (resident now) or VmHWM (the most ever)."""
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def peak_rss_mb(pid: int) -> float:
     return memory_mb(pid, "VmHWM")
 
@@ -176,13 +159,7 @@ def running(command: list[str], port: int, env: dict[str, str], timeout: float) 
                 raise
             yield process.pid, ready
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # uvicorn: graceful stop
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_gracefully(process)
 
 
 # --------------------------------------------------------------------------- client

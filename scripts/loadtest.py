@@ -20,8 +20,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -32,16 +30,11 @@ import zlib
 from pathlib import Path
 
 import httpx
+from processes import free_port, memory_mb, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
 BOUNDARY = "loadtestboundary7d1c"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def multipart(data: bytes, filename: str) -> bytes:
@@ -78,17 +71,6 @@ def payloads() -> list[tuple[str, bytes, int]]:
         ("truncated-jpeg", multipart(group[: len(group) // 3], "cut.jpg"), 2),
         ("image-bomb", multipart(png_bomb(), "bomb.png"), 2),
     ]
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except FileNotFoundError:
-        pass
-    return 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,12 +118,12 @@ def main() -> int:
                 pass
             time.sleep(0.5)
 
-        rss_start = rss_bytes(server.pid)
+        rss_start = memory_mb(server.pid)
         started = time.monotonic()
 
         def sample() -> None:
             while not stop_sampling.wait(0.5):
-                samples.append((time.monotonic() - started, rss_bytes(server.pid)))
+                samples.append((time.monotonic() - started, memory_mb(server.pid)))
 
         threading.Thread(target=sample, daemon=True).start()
 
@@ -167,14 +149,10 @@ def main() -> int:
                     (name, float(row["response-time"]), int(row["status-code"]), float(row["offset"]))
                 )
         stop_sampling.set()
-        rss_end = rss_bytes(server.pid)
+        rss_end = memory_mb(server.pid)
     finally:
         stop_sampling.set()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_gracefully(server, 60)
         server_log.close()
 
     records.sort(key=lambda r: r[3] + r[1])  # by completion time
@@ -207,9 +185,9 @@ def main() -> int:
         "p99_ms": round(percentile(all_times, 0.99) * 1000, 1),
         "per_payload": per_payload,
         "rss_mb": {
-            "start": round(rss_start / 2**20, 1),
-            "after_500_requests": round(rss_500 / 2**20, 1),
-            "end": round(rss_end / 2**20, 1),
+            "start": rss_start,
+            "after_500_requests": rss_500,
+            "end": rss_end,
             "growth_after_500_pct": round(growth, 2),
         },
         "server_exit_code": server.returncode,

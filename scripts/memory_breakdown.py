@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import free_port, memory_mb
+
 import bench  # the benchmark's server and client helpers, one copy of them
 
 ROOT = bench.ROOT
@@ -36,7 +38,7 @@ def steps(config: str, photo: str) -> None:
     """Runs in the child: print one JSON line per step (name, VmRSS MB)."""
 
     def report(name: str) -> None:
-        print(json.dumps({"step": name, "rss_mb": bench.memory_mb("self", "VmRSS")}), flush=True)
+        print(json.dumps({"step": name, "rss_mb": memory_mb("self", "VmRSS")}), flush=True)
 
     report("interpreter")
     import numpy  # noqa: F401
@@ -79,17 +81,17 @@ def step_breakdown(config: Path, env: dict[str, str]) -> list[dict]:
 
 
 def under_load(config: Path, env: dict[str, str], clients: int, per_client: int) -> dict:
-    port = bench.free_port()
+    port = free_port()
     command = [sys.executable, "-m", "inference_service", "--port", str(port), "--config", str(config)]
     with bench.running(command, port, env, 600) as (pid, _):
-        figures = {"ready_rss_mb": bench.memory_mb(pid, "VmRSS")}
+        figures = {"ready_rss_mb": memory_mb(pid, "VmRSS")}
         body, boundary = bench.multipart(CROWD)
         bench.Client(port, body, boundary).post()
-        figures["after_one_crowd_rss_mb"] = bench.memory_mb(pid, "VmRSS")
+        figures["after_one_crowd_rss_mb"] = memory_mb(pid, "VmRSS")
         pool = [bench.Client(port, body, boundary) for _ in range(clients)]
         with ThreadPoolExecutor(clients) as executor:
             list(executor.map(lambda c: [c.post() for _ in range(per_client)], pool))
-        figures[f"after_{clients}_clients_rss_mb"] = bench.memory_mb(pid, "VmRSS")
+        figures[f"after_{clients}_clients_rss_mb"] = memory_mb(pid, "VmRSS")
         figures["peak_rss_mb"] = bench.peak_rss_mb(pid)
     return figures
 

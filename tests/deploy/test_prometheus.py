@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.processes import free_port, stop_gracefully
+
 REPO = Path(__file__).resolve().parents[2]
 GROUP = REPO.parent / "shared" / "data" / "photos" / "pexels" / "pexels-andrea-piacquadio-2672979.jpg"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, timeout: float, process: subprocess.Popen) -> None:
@@ -39,16 +33,6 @@ def wait_for(url: str, timeout: float, process: subprocess.Popen) -> None:
             pass
         time.sleep(0.3)
     raise TimeoutError(url)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_shipped_prometheus_config_is_valid() -> None:
@@ -96,8 +80,8 @@ def scraped_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         wait_for(f"http://127.0.0.1:{prom_port}/-/ready", 60, prometheus)
         yield f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
     finally:
-        stop(prometheus)
-        stop(service)
+        stop_gracefully(prometheus)
+        stop_gracefully(service)
 
 
 def query(prometheus: str, expr: str) -> float | None:

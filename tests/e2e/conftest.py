@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,8 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from scripts.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 FRONTEND = REPO / "frontend"
@@ -42,12 +42,6 @@ DESKTOP = {"width": 1280, "height": 900}
 
 # Two shared CPU cores: shrinking a photo in the page and answering it can take seconds.
 expect.set_options(timeout=30_000)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +67,7 @@ def frontend_dist() -> Path:
 @pytest.fixture(scope="session")
 def service(frontend_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real uvicorn process serving the API and the page; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("service") / "service.log"
     env = {**os.environ, "AGE_FRONTEND_DIR": str(frontend_dist)}
@@ -102,12 +96,7 @@ def service(frontend_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             time.sleep(0.5)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_gracefully(process, timeout=40)
 
 
 @pytest.fixture(scope="session")

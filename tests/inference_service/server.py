@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,18 +10,14 @@ from pathlib import Path
 
 import httpx
 
+from scripts.processes import free_port, memory_mb, stop_gracefully
+
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "models" / "age-resnet50.safetensors"
 SHARED = REPO.parent / "shared"
 PHOTOS = SHARED / "data" / "photos"
 DLIB = PHOTOS / "dlib_examples"
 UTKFACE = SHARED / "data" / "utkface"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_config(path: Path, **values: object) -> Path:
@@ -79,20 +73,10 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def rss_bytes(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+    def rss_mb(self) -> float:
+        return memory_mb(self.proc.pid, "VmRSS")
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_gracefully(self.proc, timeout)
         self._log.close()
-        return self.proc.returncode
+        return code

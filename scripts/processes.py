@@ -1,0 +1,44 @@
+"""Helpers for the scripts and tests that start a real server process and measure it.
+
+One copy of each: a free loopback port, a memory figure from /proc, and a graceful stop.
+Scripts import it as `processes` (their own folder is on the path); tests as `scripts.processes`.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def memory_mb(pid: int | str, field: str = "VmRSS") -> float:
+    """A memory field of /proc/PID/status in MB: VmRSS (resident now) or VmHWM (the most ever);
+    NaN once the process has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
+def stop_gracefully(process: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGTERM (uvicorn and Prometheus shut down cleanly on it), then SIGKILL after `timeout` s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
