@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024)
     flip: bool = True
     torch_threads: int = Field(0, ge=0, le=256)
-    age_engine: Literal["auto", "torch", "onnx", "torch-fp16", "torch-bf16"] = "auto"
+    age_engine: Literal["auto", "torch", "onnx", "torch-fp16", "torch-bf16", "openvino-bf16"] = "auto"
     age_threads: int = Field(0, ge=0, le=256)  # ONNX Runtime threads of the age model; 0 = all cores
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 

@@ -22,13 +22,15 @@ from inference_service.vision.checkpoint import read_metadata
 from inference_service.vision.predictor import AgeEstimator
 from training.data import load_split
 
-ENGINES = ("torch", "onnx", "torch-bf16")
+ENGINES = ("torch", "onnx", "torch-bf16", "openvino-bf16")
 
 
 def measure(checkpoint: str, engine: str, crops: torch.Tensor, session=None) -> tuple[torch.Tensor, float]:
     estimator = AgeEstimator(checkpoint, device="cpu", engine=engine, batch_size=32)
     if session is not None:
-        estimator._session = session  # the ONNX path, running the quantized graph instead
+        estimator._graph = lambda inputs: session.run(None, {"input": inputs})[
+            0
+        ]  # the quantized graph instead
     estimator.predict_crops(crops[:64])  # warm-up
     started = time.perf_counter()
     ages = estimator.predict_crops(crops).age

@@ -150,7 +150,7 @@ class ModelCard(BaseModel):
                 "code_version": "abc1234",
                 "created": "2026-11-22T15:42:37+00:00",
                 "device": "cpu",
-                "engine": "torch-bf16",
+                "engine": "openvino-bf16",
                 "detector": {"name": "retinaface-mobilenet0.25", "score_threshold": 0.9},
             }
         },
@@ -166,5 +166,7 @@ class ModelCard(BaseModel):
     code_version: str
     created: str
     device: str
-    engine: str = Field(description="How the age network runs here: torch, torch-bf16, onnx, ...")
+    engine: str = Field(
+        description="How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ..."
+    )
     detector: dict[str, Any]

@@ -6,7 +6,9 @@ the same answer whichever door it comes through.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,15 +66,15 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
-ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16")
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16", "openvino-bf16")
+CPU_ONLY = ("onnx", "torch-bf16", "openvino-bf16")
 
 
 def resolve_engine(name: str, device: torch.device) -> str:
-    """`auto`: fp16 torch on CUDA; on CPU, bf16 torch where the CPU has native bf16, else ONNX Runtime.
+    """`auto`: fp16 torch on CUDA; on CPU, OpenVINO bf16 where the CPU has native bf16, else ONNX Runtime.
 
-    Measured on the shipped 112 px model (2-core AMD EPYC with avx512_bf16, 300 test faces, flip on):
-    torch-bf16 73 faces/s, ONNX 48, fp32 torch 34; bf16 ages within 0.35 year of fp32, MAE equal
-    (`scripts/compare_engines.py`; docs/performance.md).
+    The figures behind the choice (faces/s, ages against fp32 torch) are in docs/performance.md,
+    from `scripts/compare_engines.py`.
     """
     name = (name or "auto").strip().lower()
     if name not in ENGINES:
@@ -80,13 +82,11 @@ def resolve_engine(name: str, device: torch.device) -> str:
     if name == "auto":
         if device.type != "cpu":
             return "torch-fp16"
-        return "torch-bf16" if cpu_has_bf16() else "onnx"
-    if name == "onnx" and device.type != "cpu":
-        raise ValueError("engine 'onnx' runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
+        return "openvino-bf16" if cpu_has_bf16() else "onnx"
+    if name in CPU_ONLY and device.type != "cpu":
+        raise ValueError(f"engine {name!r} runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
     if name == "torch-fp16" and device.type != "cuda":
         raise ValueError("engine 'torch-fp16' needs a CUDA device")
-    if name == "torch-bf16" and device.type != "cpu":
-        raise ValueError("engine 'torch-bf16' is the CPU bf16 path; use 'torch-fp16' on CUDA")
     return name
 
 
@@ -135,11 +135,11 @@ class AgeEstimator:
     and the trainer's validation all call `predict_crops`, so they cannot disagree.
     `engine` picks how for the same weights: `torch` (fp32 eager, the
     reference), `onnx` (ONNX Runtime, CPU), `torch-bf16` (BatchNorm folded, bf16 weights,
-    on CPUs with native bf16) or `torch-fp16` (CUDA); `auto` takes
-    the fastest for the device. Preprocessing always comes from the checkpoint.
-    `threads` bounds ONNX Runtime's intra-op threads (0: one per core); `spinning`
-    lets its idle threads busy-wait (off: they would steal the cores that decoding
-    and detection need between batches).
+    on CPUs with native bf16), `openvino-bf16` (OpenVINO, bf16 on such CPUs) or
+    `torch-fp16` (CUDA); `auto` takes the fastest for the device. Preprocessing always
+    comes from the checkpoint. `threads` bounds ONNX Runtime's or OpenVINO's threads
+    (0: one per core); `spinning` lets ONNX Runtime's idle threads busy-wait (off: they
+    would steal the cores that decoding and detection need between batches).
     """
 
     def __init__(
@@ -162,10 +162,17 @@ class AgeEstimator:
             self.model, self.metadata = load_checkpoint(checkpoint, self.device)
         self.flip = flip
         self.batch_size = max(1, int(batch_size))
-        self._session = None
+        # A compiled graph (ONNX Runtime, OpenVINO): normalised N x 3 x S x S float32 in, logits out.
+        self._graph: Callable[[np.ndarray], np.ndarray] | None = None
+        size = self.metadata.model.input_size
         if self.engine == "onnx":
-            self._session = _onnx_session(self.model, self.metadata.model.input_size, threads, spinning)
+            session = _onnx_session(self.model, size, threads, spinning)
+            self._graph = lambda inputs: session.run(None, {"input": inputs})[0]
             self.model = None  # ONNX Runtime holds its own copy of the weights
+        elif self.engine == "openvino-bf16":
+            graph = export_onnx(self.model, size)
+            self.model = None  # OpenVINO holds its own bf16 copy: free the fp32 one before compiling
+            self._graph = _openvino_graph(graph, threads)
         elif self.engine == "torch-fp16":
             self.model = self.model.half().to(memory_format=torch.channels_last)
         elif self.engine == "torch-bf16":
@@ -189,9 +196,8 @@ class AgeEstimator:
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits for a normalised N x 3 x S x S float batch, in the chosen engine."""
-        if self._session is not None:
-            out = self._session.run(None, {"input": inputs.cpu().numpy()})[0]
-            return torch.from_numpy(out)
+        if self._graph is not None:
+            return torch.from_numpy(self._graph(inputs.cpu().numpy()))
         if self.engine == "torch-fp16":
             inputs = inputs.half()
         elif self.engine == "torch-bf16":
@@ -231,6 +237,29 @@ class AgeEstimator:
     def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
         """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
         return decode_output(self.predict_logits(crops), self.metadata.model)
+
+
+def _openvino_graph(onnx_graph: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The network compiled by OpenVINO for the CPU in bf16, from the in-memory ONNX export.
+
+    OpenVINO's CPU plugin runs the convolutions in bf16 on avx512_bf16/AMX CPUs with its own
+    fused kernels, faster here than bf16 torch for the same precision (docs/performance.md);
+    the latency hint puts one request on all the cores.
+    """
+    import openvino as ov
+
+    config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    core = ov.Core()
+    request = core.compile_model(core.read_model(onnx_graph), "CPU", config).create_infer_request()
+    lock = threading.Lock()  # one infer request: callers from several threads take turns
+
+    def run(inputs: np.ndarray) -> np.ndarray:
+        with lock:
+            return request.infer({0: inputs})[0]  # a copy: the request's buffer is reused next call
+
+    return run
 
 
 def _onnx_session(model: torch.nn.Module, input_size: int, threads: int, spinning: bool):

@@ -38,7 +38,13 @@ def test_model_card_comes_from_the_checkpoint(client: httpx.Client) -> None:
     for key in ("name", "version", "model", "metrics", "data", "created"):
         assert card[key] == metadata[key]
     assert card["detector"]["score_threshold"] == 0.9
-    assert card["engine"] in {"torch", "torch-bf16", "torch-fp16", "onnx"}  # what runs, never "auto"
+    assert card["engine"] in {
+        "torch",
+        "torch-bf16",
+        "torch-fp16",
+        "onnx",
+        "openvino-bf16",
+    }  # what runs, never "auto"
 
 
 def test_openapi_validates_and_documents_every_status(client: httpx.Client, server: ServerProcess) -> None:

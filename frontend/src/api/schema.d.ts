@@ -335,7 +335,7 @@ export interface components {
          *         "score_threshold": 0.9
          *       },
          *       "device": "cpu",
-         *       "engine": "torch-bf16",
+         *       "engine": "openvino-bf16",
          *       "format": "age-estimator/1",
          *       "metrics": {
          *         "test_mae": 5.1
@@ -369,7 +369,7 @@ export interface components {
             device: string;
             /**
              * Engine
-             * @description How the age network runs here: torch, torch-bf16, onnx, ...
+             * @description How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ...
              */
             engine: string;
             /** Format */
