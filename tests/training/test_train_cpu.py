@@ -150,6 +150,25 @@ def test_predict_photos_as_json_and_csv(run_dir: Path) -> None:
     assert all(row["age"] for row in rows if row["face"])
 
 
+def test_a_stage_learns_from_a_teacher_checkpoint(run_dir: Path, tiny_prepared: Path, tmp_path: Path) -> None:
+    """Self-distillation: the teacher's ages on the training faces are computed once and logged."""
+    teacher = run_dir / "best.safetensors"
+    out = tmp_path / "distilled"
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        f"model.init={teacher}",
+        f"optim.distill_from={teacher}",
+        "optim.distill_weight=0.5",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={out}",
+    )
+    log = (out / "train.log").read_text()
+    assert f"teacher {teacher}: train MAE" in log
+    assert math.isfinite(json.loads((out / "metrics.json").read_text())["best_val_mae"])
+
+
 def test_resume_continues_the_same_run(run_dir: Path, tiny_prepared: Path) -> None:
     run_cli(
         "train",
