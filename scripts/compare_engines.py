@@ -102,6 +102,8 @@ def main() -> None:
         rows[engine] = {
             "mae": round(float((ages - faces.ages).abs().mean()), 4),
             "max_age_difference_vs_fp32": round(float((ages - reference).abs().max()), 3),
+            "p99_age_difference_vs_fp32": round(float((ages - reference).abs().quantile(0.99)), 3),
+            "faces_over_0_3_year": int(((ages - reference).abs() > 0.3).sum()),
             "faces_per_s_with_flip": round(rate, 1),
         }
     print(
