@@ -88,7 +88,8 @@ class Settings(BaseSettings):
     flip: bool = True
     torch_threads: int = Field(0, ge=0, le=256)
     age_engine: Literal["auto", "torch", "onnx", "torch-fp16", "torch-bf16", "openvino-bf16"] = "auto"
-    age_threads: int = Field(0, ge=0, le=256)  # ONNX Runtime threads of the age model; 0 = all cores
+    # ONNX Runtime or OpenVINO threads of the age model; 0 = all cores
+    age_threads: int = Field(0, ge=0, le=256)
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 
     # Age checks: P(age >= T) per face for these thresholds when a request names none (empty: no checks).

@@ -114,10 +114,6 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
 # --------------------------------------------------------------------------- servers
 
 
-def peak_rss_mb(pid: int) -> float:
-    return memory_mb(pid, "VmHWM")
-
-
 def write_service_config(path: Path, extra_file: str | None, settings: str) -> Path:
     """The service config a measurement runs: `settings` (TOML lines) first in the [service] table,
     then whatever the user's --config file adds."""
@@ -291,7 +287,7 @@ def measure(port: int, pid: int, photos: dict[str, Path], plan: dict) -> dict:
         rate = throughput(port, photos["crowd"], clients, per_client, plan["repeats"])
         result["crowd_faces_per_s"][str(clients)] = rate
         print(f"    crowd, {clients} clients: {rate} faces/s", flush=True)
-    result["peak_rss_mb"] = peak_rss_mb(pid)
+    result["peak_rss_mb"] = memory_mb(pid, "VmHWM")
     return result
 
 

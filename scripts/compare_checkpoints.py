@@ -17,12 +17,22 @@ import torch
 
 from inference_service.vision.checkpoint import read_metadata
 from inference_service.vision.predictor import AgeEstimator
-from training.data import load_split
+from training.data import FaceSet, load_split
 
 
-def errors(checkpoint: str, prepared: str, split: str) -> torch.Tensor:
-    faces = load_split(prepared, split, read_metadata(checkpoint).model.input_size, 0)
-    return (AgeEstimator(checkpoint, device="cpu").predict_crops(faces.images).age - faces.ages).abs()
+def errors(checkpoints: list[str], prepared: str, split: str) -> list[torch.Tensor]:
+    """Per-face absolute errors of each checkpoint; the split is read once per input size."""
+    splits: dict[int, FaceSet] = {}
+    out = []
+    for checkpoint in checkpoints:
+        size = read_metadata(checkpoint).model.input_size
+        if size not in splits:
+            splits[size] = load_split(prepared, split, size, 0)
+        faces = splits[size]
+        out.append(
+            (AgeEstimator(checkpoint, device="cpu").predict_crops(faces.images).age - faces.ages).abs()
+        )
+    return out
 
 
 def main() -> None:
@@ -35,10 +45,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--resamples", type=int, default=5000)
     args = parser.parse_args()
-    new, old = (
-        errors(args.checkpoint, args.prepared, args.split),
-        errors(args.against, args.prepared, args.split),
-    )
+    new, old = errors([args.checkpoint, args.against], args.prepared, args.split)
     diff = new - old
     picks = torch.randint(
         0, len(diff), (args.resamples, len(diff)), generator=torch.Generator().manual_seed(0)

@@ -27,10 +27,12 @@ ENGINES = ("torch", "onnx", "torch-bf16", "openvino-bf16")
 
 def measure(checkpoint: str, engine: str, crops: torch.Tensor, session=None) -> tuple[torch.Tensor, float]:
     estimator = AgeEstimator(checkpoint, device="cpu", engine=engine, batch_size=32)
-    if session is not None:
-        estimator._graph = lambda inputs: session.run(None, {"input": inputs})[
-            0
-        ]  # the quantized graph instead
+    if session is not None:  # the quantized graph in place of the fp32 one
+
+        def quantized(inputs):
+            return session.run(None, {"input": inputs})[0]
+
+        estimator._graph = quantized
     estimator.predict_crops(crops[:64])  # warm-up
     started = time.perf_counter()
     ages = estimator.predict_crops(crops).age

@@ -92,7 +92,7 @@ def under_load(config: Path, env: dict[str, str], clients: int, per_client: int)
         with ThreadPoolExecutor(clients) as executor:
             list(executor.map(lambda c: [c.post() for _ in range(per_client)], pool))
         figures[f"after_{clients}_clients_rss_mb"] = memory_mb(pid, "VmRSS")
-        figures["peak_rss_mb"] = bench.peak_rss_mb(pid)
+        figures["peak_rss_mb"] = memory_mb(pid, "VmHWM")
     return figures
 
 

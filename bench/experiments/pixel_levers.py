@@ -23,6 +23,7 @@ sys.path.insert(0, ".")
 from inference_service.settings import Settings
 from inference_service.vision.decode import decode_image
 from inference_service.vision.pipeline import build_detector, build_pipeline
+from inference_service.vision.predictor import FacePipeline
 
 SIDE = 100  # a face box at least this wide gives the 112 px crop from real pixels, not upsampled ones
 PHOTOS = sorted(p for p in Path("../shared/data/photos").rglob("*.jpg") if p.name != "dogs.jpg")
@@ -78,9 +79,9 @@ def main() -> None:
         "decode_min_side 960": (pipeline, 960, False),
         "decode_min_side 768": (pipeline, 768, False),
     }
-    for side in (768, 640):
-        smaller = build_pipeline(options)
-        smaller.detector = build_detector(settings.pipeline_options(detector_max_side=side))
+    for side in (768, 640):  # the same age model behind a detector that sees a smaller copy
+        detector = build_detector(settings.pipeline_options(detector_max_side=side))
+        smaller = FacePipeline(detector, pipeline.estimator)
         variants[f"detector_max_side {side}"] = (smaller, 0, False)
     smaller = variants["detector_max_side 640"][0]
     variants["decode_min_side 768 + detector_max_side 640"] = (smaller, 768, False)
