@@ -9,6 +9,7 @@ and the process is asked to exit with a non-zero status.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +32,12 @@ PipelineFactory = Callable[[Settings], FacePipeline]
 
 def build_pipeline(settings: Settings) -> FacePipeline:
     """The detector and the age model, configured from the settings and the checkpoint."""
-    if settings.torch_threads:
+    pipeline = vision_pipeline.build_pipeline(settings.pipeline_options())
+    if settings.torch_threads and "torch" in sys.modules:  # only the torch engines load it
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    return vision_pipeline.build_pipeline(settings.pipeline_options())
+    return pipeline
 
 
 def warm_up(pipeline: FacePipeline) -> None:
@@ -67,7 +69,7 @@ class ModelRuntime:
 
     @property
     def engine(self) -> str:
-        """How the age network runs (onnx, torch, torch-fp16)."""
+        """How the age network runs (openvino-bf16, onnx, torch, ...)."""
         return self.pipeline.estimator.engine if self.pipeline is not None else "unknown"
 
     @property

@@ -69,11 +69,11 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
     from fastapi import FastAPI
 
     sys.path.insert(0, str(ROOT))
-    from inference_service.vision.age_model import decode_output, normalise
     from inference_service.vision.align import align_face
     from inference_service.vision.checkpoint import load_checkpoint
     from inference_service.vision.decode import decode_image
     from inference_service.vision.detector import RetinaFaceDetector
+    from inference_service.vision.model_config import decode_output, preprocess
     from inference_service.vision.predictor import resolve_device
 
     torch_device = resolve_device(device)
@@ -83,10 +83,10 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
     lock = threading.Lock()  # one image at a time, like the service's single inference thread
 
     def age_of(crop: np.ndarray) -> tuple[float, list[float] | None]:
-        inputs = normalise(torch.from_numpy(crop[None]).to(torch_device), cfg)
+        inputs = torch.from_numpy(preprocess(crop[None], cfg)).to(torch_device)
         with torch.no_grad():
             logits = (model(inputs) + model(torch.flip(inputs, dims=[3]))) / 2
-        out = decode_output(logits, cfg)
+        out = decode_output(logits.cpu().numpy(), cfg)
         interval = None if out.interval is None else [float(v) for v in out.interval[0]]
         return float(out.age[0]), interval
 

@@ -30,7 +30,10 @@ def errors(checkpoints: list[str], prepared: str, split: str) -> list[torch.Tens
             splits[size] = load_split(prepared, split, size, 0)
         faces = splits[size]
         out.append(
-            (AgeEstimator(checkpoint, device="cpu").predict_crops(faces.images).age - faces.ages).abs()
+            (
+                torch.from_numpy(AgeEstimator(checkpoint, device="cpu").predict_crops(faces.images).age)
+                - faces.ages
+            ).abs()
         )
     return out
 

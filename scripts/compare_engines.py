@@ -35,7 +35,7 @@ def measure(checkpoint: str, engine: str, crops: torch.Tensor, session=None) -> 
         estimator._graph = quantized
     estimator.predict_crops(crops[:64])  # warm-up
     started = time.perf_counter()
-    ages = estimator.predict_crops(crops).age
+    ages = torch.from_numpy(estimator.predict_crops(crops).age)
     return ages, len(crops) / (time.perf_counter() - started)
 
 
@@ -48,13 +48,13 @@ def int8_session(checkpoint: str, prepared: str, size: int):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from inference_service.vision.age_model import normalise
     from inference_service.vision.checkpoint import load_checkpoint
-    from inference_service.vision.predictor import export_onnx
+    from inference_service.vision.graph_export import export_onnx
+    from inference_service.vision.model_config import preprocess
 
     model, metadata = load_checkpoint(checkpoint)
     crops = load_split(prepared, "train", size, 256).images.permute(0, 2, 3, 1)
-    calibration = normalise(crops, metadata.model).numpy()
+    calibration = preprocess(crops.numpy(), metadata.model)
 
     class Batches(CalibrationDataReader):
         def __init__(self) -> None:

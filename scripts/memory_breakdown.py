@@ -3,8 +3,9 @@
     python scripts/memory_breakdown.py [--clients 16] [--env NAME=VALUE ...] [--config FILE]
 
 1. In a fresh child process, builds the pipeline the way the service does and reports the
-   resident set (VmRSS) after each step: interpreter, NumPy + Pillow, torch, ONNX Runtime, the
-   detector, the age model, and one crowd photo through the pipeline.
+   resident set (VmRSS) after each step: interpreter, NumPy + Pillow, ONNX Runtime, the service's
+   modules, the detector, the age model, and three crowd photos through the pipeline; the last
+   step says whether torch ended up loaded (only the torch engines load it).
 2. Starts the real service (`python -m inference_service`) with the same config and reports its
    VmRSS when ready, after one crowd request, and its peak (VmHWM) after `--clients` concurrent
    clients sent crowd photos for a while.
@@ -45,19 +46,18 @@ def steps(config: str, photo: str) -> None:
     import PIL.Image  # noqa: F401
 
     report("+ numpy, Pillow")
-    import torch  # noqa: F401
-
-    report("+ torch")
     import onnxruntime  # noqa: F401
 
     report("+ onnxruntime")
     sys.path.insert(0, str(ROOT))
+    import inference_service.app  # noqa: F401 - FastAPI, pydantic, OpenCV: what the service imports
     from inference_service.settings import Settings
     from inference_service.vision.decode import decode_image
     from inference_service.vision.pipeline import build_detector, build_estimator
     from inference_service.vision.predictor import FacePipeline
 
     options = Settings.load(config).pipeline_options()
+    report("+ the service's modules (FastAPI, pydantic, OpenCV)")
     detector = build_detector(options)
     report("+ detector (RetinaFace)")
     estimator = build_estimator(options)
@@ -66,7 +66,7 @@ def steps(config: str, photo: str) -> None:
     decoded = decode_image(Path(photo).read_bytes())
     for _ in range(3):
         faces = pipeline(decoded).faces
-    report(f"+ 3 crowd photos ({len(faces)} faces each)")
+    report(f"+ 3 crowd photos ({len(faces)} faces each); torch loaded: {'torch' in sys.modules}")
 
 
 def step_breakdown(config: Path, env: dict[str, str]) -> list[dict]:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from inference_service.vision.age_model import ModelConfig
+from inference_service.vision.model_config import ModelConfig
 
 
 @dataclass

@@ -14,9 +14,9 @@ import torch
 
 from inference_service.settings import Settings
 from inference_service.vision.age_checks import check_thresholds, probability_over
-from inference_service.vision.age_model import AgeOutput, ModelConfig
 from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
+from inference_service.vision.model_config import AgeOutput, ModelConfig
 from inference_service.vision.pipeline import build_detector, build_estimator
 from inference_service.vision.predictor import AgeEstimator
 

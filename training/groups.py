@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .metrics import Values
 from .sources.utkface import parse_name
 
 GENDERS = {0: "male", 1: "female"}
@@ -61,15 +62,16 @@ def _rates(rows: torch.Tensor) -> dict:
 
 
 def group_report(
-    pred: torch.Tensor,
-    true: torch.Tensor,
+    pred: Values,
+    true: Values,
     groups: list[dict[str, str | None]],
-    p_over: torch.Tensor | None = None,
+    p_over: Values | None = None,
     thresholds: list[int] | None = None,
     confidence: float = 0.9,
 ) -> dict:
     """MAE, CS@5 (and age-check error rates) per label value, over all faces and within ages 20-59."""
-    pred, true = pred.float().cpu(), true.float().cpu()
+    pred, true = torch.as_tensor(pred).float().cpu(), torch.as_tensor(true).float().cpu()
+    p_over = None if p_over is None else torch.as_tensor(p_over)
     errors = (pred - true).abs()
     per_face_checks = _per_face_checks(p_over, true, thresholds, confidence)
     report: dict = {"min_cell": MIN_CELL, "labels": "UTKFace file-name labels, used only to measure"}
@@ -154,10 +156,11 @@ def group_weights(ages: torch.Tensor, originals: list[str]) -> torch.Tensor:
     return (weights / weights.mean()).to(ages.device)
 
 
-def worst_group_mae(pred: torch.Tensor, true: torch.Tensor, originals: list[str]) -> tuple[str, float] | None:
+def worst_group_mae(pred: Values, true: torch.Tensor, originals: list[str]) -> tuple[str, float] | None:
     """The ethnicity label with the highest MAE among adults 20-59 (cells of at least MIN_CELL faces)."""
     labels = [utkface_groups(name)["ethnicity"] for name in originals]
-    errors, adults = (pred.cpu() - true.cpu()).abs(), _adults(true.cpu())
+    pred = torch.as_tensor(pred).float().cpu()
+    errors, adults = (pred - true.cpu()).abs(), _adults(true.cpu())
     maes = {}
     for value in {v for v in labels if v is not None}:
         mask = adults & torch.tensor([v == value for v in labels])

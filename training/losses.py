@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as nnf
 
-from inference_service.vision.age_model import ModelConfig, decode_output
+from inference_service.vision.model_config import ModelConfig
 
 from .config import OptimConfig
 
@@ -18,6 +18,13 @@ def soft_labels(ages: torch.Tensor, cfg: ModelConfig, sigma: float) -> torch.Ten
         return (bins.view(1, -1) == ages.round()).float()
     weights = torch.exp(-((bins.view(1, -1) - ages) ** 2) / (2 * sigma**2))
     return weights / weights.sum(dim=1, keepdim=True)
+
+
+def expected_age(logits: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The mean of softmax(logits) over the age bins, with gradients: what the L1 term trains, and
+    the age `model_config.decode_output` reports (a test checks they agree)."""
+    bins = torch.arange(cfg.age_min, cfg.age_max + 1, device=logits.device, dtype=torch.float32)
+    return logits.float().softmax(dim=1) @ bins
 
 
 def age_loss(
@@ -40,7 +47,7 @@ def age_loss(
             target = torch.lerp(target, teacher, optim.distill_weight)
         per_sample = -(target * nnf.log_softmax(logits, dim=1)).sum(dim=1)
         if optim.l1_weight:
-            per_sample = per_sample + optim.l1_weight * (decode_output(logits, cfg).age - ages).abs()
+            per_sample = per_sample + optim.l1_weight * (expected_age(logits, cfg) - ages).abs()
     elif cfg.head == "l1":
         per_sample = (logits.view(-1) - ages).abs()
     else:

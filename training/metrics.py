@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+# Ages and probabilities arrive as tensors (training) or NumPy arrays (the AgeEstimator's output).
+Values = torch.Tensor | np.ndarray
 
 AGE_GROUPS: tuple[tuple[str, int, int], ...] = (
     ("0-12", 0, 12),
@@ -14,9 +18,9 @@ AGE_GROUPS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def summarise(pred: torch.Tensor, true: torch.Tensor, interval: torch.Tensor | None = None) -> dict:
+def summarise(pred: Values, true: Values, interval: Values | None = None) -> dict:
     """MAE overall and per age group; interval coverage when the head gives intervals."""
-    pred, true = pred.float().cpu(), true.float().cpu()
+    pred, true = torch.as_tensor(pred).float().cpu(), torch.as_tensor(true).float().cpu()
     error = (pred - true).abs()
     result: dict = {
         "n": len(true),
@@ -29,19 +33,19 @@ def summarise(pred: torch.Tensor, true: torch.Tensor, interval: torch.Tensor | N
         if members.any():
             result["groups"][name] = {"n": int(members.sum()), "mae": round(float(error[members].mean()), 3)}
     if interval is not None and len(true):
-        interval = interval.float().cpu()
+        interval = torch.as_tensor(interval).float().cpu()
         inside = (true >= interval[:, 0]) & (true <= interval[:, 1])
         result["interval_coverage"] = round(float(inside.float().mean()), 3)
         result["interval_mean_width"] = round(float((interval[:, 1] - interval[:, 0]).mean()), 2)
     return result
 
 
-def expected_calibration_error(p: torch.Tensor, outcome: torch.Tensor, bins: int = 10) -> float:
+def expected_calibration_error(p: Values, outcome: Values, bins: int = 10) -> float:
     """ECE of probabilities `p` for a binary `outcome`.
 
     The mean |confidence - frequency| over equal-width bins, weighted by each bin's share.
     """
-    p, outcome = p.float().cpu(), outcome.float().cpu()
+    p, outcome = torch.as_tensor(p).float().cpu(), torch.as_tensor(outcome).float().cpu()
     index = (p * bins).long().clamp(max=bins - 1)
     total = 0.0
     for b in range(bins):
@@ -52,9 +56,9 @@ def expected_calibration_error(p: torch.Tensor, outcome: torch.Tensor, bins: int
 
 
 def age_check_report(
-    p_over: torch.Tensor,
-    pred: torch.Tensor,
-    true: torch.Tensor,
+    p_over: Values,
+    pred: Values,
+    true: Values,
     thresholds: list[int],
     confidence: float,
 ) -> dict:
@@ -64,7 +68,8 @@ def age_check_report(
     T + 5, verdict `under`. Challenge-25 (NIST FATE AEV): the share of 13-17-year-olds
     whose estimated age is 25 or more.
     """
-    true, pred = true.float().cpu(), pred.float().cpu()
+    true, pred = torch.as_tensor(true).float().cpu(), torch.as_tensor(pred).float().cpu()
+    p_over = torch.as_tensor(p_over)
     over, under = p_over >= confidence, p_over <= 1 - confidence
     checks = {}
     for i, t in enumerate(thresholds):

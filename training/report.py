@@ -46,12 +46,16 @@ def reliability_diagram(
     logits, ages, before, after, thresholds: tuple[int, ...], path: Path, bins: int = 10
 ) -> None:
     """Predicted P(age >= T) against the observed share, before and after calibration, one panel per T."""
+    import torch
+
     from inference_service.vision.age_checks import probability_over
-    from inference_service.vision.age_model import decode_output
+    from inference_service.vision.model_config import decode_output
 
     fig, axes = plt.subplots(1, len(thresholds), figsize=(3.2 * len(thresholds), 3.4), squeeze=False)
     for cfg, label, style in ((before, "raw softmax", "o--"), (after, "calibrated", "s-")):
-        p_over = probability_over(decode_output(logits, cfg).probabilities, list(thresholds), cfg)
+        p_over = torch.from_numpy(
+            probability_over(decode_output(logits, cfg).probabilities, list(thresholds), cfg)
+        )
         for i, t in enumerate(thresholds):
             p, hit = p_over[:, i], (ages >= t).float()
             index = (p * bins).long().clamp(max=bins - 1)

@@ -21,19 +21,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from inference_service.vision.age_model import ModelConfig, build_model, decode_output, normalise
+from inference_service.vision.age_model import build_model, normalise
 from inference_service.vision.checkpoint import (
     CheckpointError,
     CheckpointMetadata,
     read_metadata,
     save_checkpoint,
 )
+from inference_service.vision.model_config import ModelConfig
 from inference_service.vision.predictor import AgeEstimator, cpu_has_bf16, resolve_device
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
 from .groups import group_weights, worst_group_mae
-from .losses import age_loss
+from .losses import age_loss, expected_age
 
 log = logging.getLogger("training")
 
@@ -51,7 +52,7 @@ class Dist:
 
 def _setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
     if "RANK" not in os.environ:
-        return Dist(), resolve_device(device_name)
+        return Dist(), torch.device(resolve_device(device_name))
     info = Dist(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
     use_cuda = torch.cuda.is_available() and device_name != "cpu"
     if use_cuda:
@@ -130,7 +131,7 @@ def validation_ages(
         batch_size=256,
         engine="torch",
     )
-    return estimator.predict_crops(faces.images).age
+    return torch.from_numpy(estimator.predict_crops(faces.images).age)
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -268,10 +269,8 @@ class Trainer:
                 f"teacher {path} has {teacher.model_config.num_bins} age bins, not {self.mcfg.num_bins}"
             )
         started = time.time()
-        logits = teacher.predict_logits(self.train_set.images)
-        mae = float(
-            (decode_output(logits, teacher.model_config).age - self.train_set.ages.cpu()).abs().mean()
-        )
+        logits = torch.from_numpy(teacher.predict_logits(self.train_set.images))
+        mae = float((expected_age(logits, teacher.model_config) - self.train_set.ages.cpu()).abs().mean())
         if self.info.main:
             log.info("teacher %s: train MAE %.3f, %.0f s", path, mae, time.time() - started)
         return logits.softmax(dim=1).to(self.device)

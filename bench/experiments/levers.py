@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, ".")
 torch.set_num_threads(1)
 cv2.setNumThreads(1)
-from inference_service.vision.age_model import decode_output, normalise
+from inference_service.vision.model_config import decode_output, preprocess
 from inference_service.vision.checkpoint import load_checkpoint
 from inference_service.vision.decode import decode_image
 from inference_service.vision.detector import _BGR_MEAN, RetinaFaceDetector
@@ -52,8 +52,8 @@ print("checkpoint input", cfg.input_size)
 def naive_ages(crops):
     with torch.no_grad():
         for c in crops:
-            x = normalise(torch.from_numpy(c[None]), cfg)
-            decode_output((naive(x) + naive(torch.flip(x, dims=[3]))) / 2, cfg)
+            x = torch.from_numpy(preprocess(c[None], cfg))
+            decode_output(((naive(x) + naive(torch.flip(x, dims=[3]))) / 2).numpy(), cfg)
 
 
 def old_blob(image):

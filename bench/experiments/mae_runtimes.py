@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, ".")
-from inference_service.vision.age_model import decode_output, normalise
+from inference_service.vision.model_config import decode_output, preprocess
 from inference_service.vision.checkpoint import load_checkpoint, read_metadata
-from inference_service.vision.predictor import AgeEstimator, export_onnx
+from inference_service.vision.graph_export import export_onnx
+from inference_service.vision.predictor import AgeEstimator
 from training.data import load_split
 
 ck = sys.argv[1]
@@ -30,7 +31,7 @@ res = {}
 for runtime in ("torch", "onnx"):
     est = AgeEstimator(ck, "cpu", flip=True, batch_size=64, engine=runtime)
     a = time.perf_counter()
-    pred, _ = est.predict_crops(crops)
+    pred = est.predict_crops(crops).age
     dt = time.perf_counter() - a
     res[runtime] = pred
     print(f"{runtime}: MAE {np.abs(pred - ages).mean():.4f}  ({len(crops) / dt:.1f} faces/s)")
@@ -45,7 +46,7 @@ if "--int8" in sys.argv:
     fp = os.path.join(d, "m.onnx")
     open(fp, "wb").write(export_onnx(model, S))
     train = load_split("data/prepared/utkface-160", "train", S, limit=256)
-    calib = normalise(train.images.permute(0, 2, 3, 1).contiguous(), meta.model).numpy()
+    calib = preprocess(train.images.permute(0, 2, 3, 1).numpy(), meta.model)
 
     class R(CalibrationDataReader):
         def __init__(self):
@@ -67,14 +68,14 @@ if "--int8" in sys.argv:
         weight_type=QuantType.QInt8,
     )
     sess = ort.InferenceSession(q, providers=["CPUExecutionProvider"])
-    x = normalise(torch.from_numpy(crops), meta.model)
+    x = torch.from_numpy(preprocess(crops, meta.model))
     a = time.perf_counter()
     outs = []
     for i in range(0, len(x), 64):
         b = x[i : i + 64]
         l1 = sess.run(None, {"input": b.numpy()})[0]
         l2 = sess.run(None, {"input": torch.flip(b, dims=[3]).numpy()})[0]
-        outs.append(decode_output(torch.from_numpy((l1 + l2) / 2), meta.model).age.numpy())
+        outs.append(decode_output((l1 + l2) / 2, meta.model).age)
     dt = time.perf_counter() - a
     pred = np.concatenate(outs)
     print(

@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, ".")
 torch.set_num_threads(1)
 cv2.setNumThreads(1)
-from inference_service.vision.age_model import decode_output, normalise
+from inference_service.vision.model_config import decode_output, preprocess
 from inference_service.vision.align import align_face
 from inference_service.vision.checkpoint import load_checkpoint
 from inference_service.vision.decode import decode_image
@@ -38,10 +38,10 @@ def naive(data):
     out = []
     with torch.no_grad():
         for d in naive_det.detect(image):
-            x = normalise(
-                torch.from_numpy(align_face(image, d.landmarks, cfg.template, cfg.input_size)[None]), cfg
-            )
-            out.append(float(decode_output((model(x) + model(torch.flip(x, dims=[3]))) / 2, cfg).age[0]))
+            crop = align_face(image, d.landmarks, cfg.template, cfg.input_size)
+            x = torch.from_numpy(preprocess(crop[None], cfg))
+            logits = (model(x) + model(torch.flip(x, dims=[3]))) / 2
+            out.append(float(decode_output(logits.numpy(), cfg).age[0]))
     return out
 
 

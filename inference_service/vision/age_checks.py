@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 
-from .age_model import ModelConfig
+from .model_config import ModelConfig
 
 MAX_THRESHOLDS = 8
 # The grammar of `?thresholds=` for the OpenAPI document: up to 8 whole ages in 0..100 (the shipped
@@ -57,11 +56,12 @@ def check_thresholds(thresholds: list[int], config: ModelConfig) -> list[int]:
     return thresholds
 
 
-def probability_over(probabilities: torch.Tensor, thresholds: list[int], config: ModelConfig) -> torch.Tensor:
+def probability_over(probabilities: np.ndarray, thresholds: list[int], config: ModelConfig) -> np.ndarray:
     """P(true age >= T) for each threshold: the upper tail of the calibrated distribution, (N, len(T))."""
-    tails = probabilities.flip(1).cumsum(1).flip(1)  # tails[:, i] = P(age >= age_min + i)
-    index = torch.tensor([t - config.age_min for t in thresholds], dtype=torch.long, device=tails.device)
-    return tails.index_select(1, index.clamp(0, config.num_bins - 1)).clamp(0.0, 1.0)
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    tails = probabilities[:, ::-1].cumsum(axis=1)[:, ::-1]  # tails[:, i] = P(age >= age_min + i)
+    index = np.clip([t - config.age_min for t in thresholds], 0, config.num_bins - 1).astype(np.int64)
+    return np.clip(tails[:, index], 0.0, 1.0)
 
 
 def verdict(p_over: float, confidence: float) -> Verdict:
@@ -77,7 +77,7 @@ def age_checks(
     distribution: np.ndarray, thresholds: list[int], confidence: float, config: ModelConfig
 ) -> list[dict]:
     """One face's checks, in threshold order, as the API returns them."""
-    p_over = probability_over(torch.from_numpy(distribution).view(1, -1), thresholds, config)[0]
+    p_over = probability_over(distribution.reshape(1, -1), thresholds, config)[0]
     return [
         {"threshold": t, "p_over": round(float(p), 3), "verdict": verdict(float(p), confidence)}
         for t, p in zip(thresholds, p_over.tolist())

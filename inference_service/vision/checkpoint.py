@@ -2,7 +2,9 @@
 
 No pickle is involved anywhere, so loading a checkpoint cannot run code. The
 metadata carries the model config (input size, mean/std, template, head, age
-range), so the service reads preprocessing from the file it serves.
+range), so the service reads preprocessing from the file it serves. Reading the
+metadata needs no torch; building the network (`load_checkpoint`) does, and imports it
+then, so a service on a compiled-graph engine never loads it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
-from torch import nn
 
-from .age_model import ModelConfig, build_model
+from .model_config import ModelConfig
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT = "age-estimator/1"
 METADATA_KEY = "age_estimator"
@@ -83,6 +86,8 @@ def save_checkpoint(
     path: str | Path, model: nn.Module, metadata: CheckpointMetadata, fp16: bool = True
 ) -> Path:
     """Write weights (fp16 by default: half the size, same ages) and metadata."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
@@ -98,7 +103,9 @@ def save_checkpoint(
 
 def rewrite_metadata(source: str | Path, metadata: CheckpointMetadata, target: str | Path) -> Path:
     """Copy `source` to `target` with new metadata; the weights are copied bit for bit."""
-    with safe_open(str(source), framework="pt") as handle:
+    from safetensors.numpy import save_file
+
+    with safe_open(str(source), framework="numpy") as handle:
         state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
     target = Path(target)
     save_file(state, str(target), metadata={METADATA_KEY: json.dumps(metadata.to_dict())})
@@ -111,7 +118,7 @@ def read_metadata(path: str | Path) -> CheckpointMetadata:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:
             raw = (handle.metadata() or {}).get(METADATA_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
@@ -127,6 +134,10 @@ def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, CheckpointMetadata]:
     """Build the network the metadata describes and fill it, refusing any mismatch."""
+    import torch
+
+    from .age_model import build_model
+
     metadata = read_metadata(path)
     with torch.device("meta"):  # no random init, no memory: every tensor comes from the file
         model = build_model(metadata.model)

@@ -1,7 +1,9 @@
 """Image in, faces with ages out: detection, alignment and the age network together.
 
 Both the service and `python -m training predict` use this class, so a photo gets
-the same answer whichever door it comes through.
+the same answer whichever door it comes through. Torch is imported only by the
+engines that run the network in torch: with a compiled-graph engine (`openvino-bf16`,
+`onnx`) the serving process never loads it.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from .age_model import AgeOutput, ModelConfig, decode_output, normalise
 from .align import align_face, crop_scale
-from .checkpoint import CheckpointMetadata, load_checkpoint
+from .checkpoint import CheckpointMetadata, read_metadata
 from .decode import DecodedImage
 from .detector import Detection, FaceDetector
 from .devices import normalise_device_name
+from .model_config import AgeOutput, ModelConfig, decode_output, preprocess
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -41,19 +46,25 @@ class Prediction:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto`, `cpu`, `cuda` or `cuda:N`; asking for CUDA where there is none is an error."""
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def resolve_device(name: str) -> str:
+    """`auto`, `cpu`, `cuda` or `cuda:N` to `cpu` or `cuda[:N]`; asking for CUDA where there is none
+    is an error. Without an NVIDIA driver CUDA cannot exist, so `auto` answers `cpu` without torch."""
     name = normalise_device_name(name)
+    if name == "cpu" or (name == "auto" and not any(Path(p).exists() for p in NVIDIA_DRIVER_FILES)):
+        return "cpu"
+    import torch
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if not torch.cuda.is_available():
         raise RuntimeError(f"device '{name}' was requested but CUDA is not available on this machine")
-    device = torch.device(name)
-    if device.index is not None and device.index >= torch.cuda.device_count():
+    index = torch.device(name).index
+    if index is not None and index >= torch.cuda.device_count():
         raise RuntimeError(f"device '{name}' was requested but only {torch.cuda.device_count()} GPU(s) exist")
-    return device
+    return name
 
 
 def cpu_has_bf16() -> bool:
@@ -68,9 +79,10 @@ def cpu_has_bf16() -> bool:
 
 ENGINES: tuple[str, ...] = ("auto", "torch", "onnx", "torch-fp16", "torch-bf16", "openvino-bf16")
 CPU_ONLY = ("onnx", "torch-bf16", "openvino-bf16")
+GRAPH_ENGINES = ("onnx", "openvino-bf16")  # compile an ONNX export; torch stays out of the process
 
 
-def resolve_engine(name: str, device: torch.device) -> str:
+def resolve_engine(name: str, device: str) -> str:
     """`auto`: fp16 torch on CUDA; on CPU, OpenVINO bf16 where the CPU has native bf16, else ONNX Runtime.
 
     The figures behind the choice (faces/s, ages against fp32 torch) are in docs/performance.md,
@@ -80,12 +92,12 @@ def resolve_engine(name: str, device: torch.device) -> str:
     if name not in ENGINES:
         raise ValueError(f"unknown age-model engine {name!r}; use one of {', '.join(ENGINES)}")
     if name == "auto":
-        if device.type != "cpu":
+        if device != "cpu":
             return "torch-fp16"
         return "openvino-bf16" if cpu_has_bf16() else "onnx"
-    if name in CPU_ONLY and device.type != "cpu":
+    if name in CPU_ONLY and device != "cpu":
         raise ValueError(f"engine {name!r} runs on CPU only; use 'torch' or 'torch-fp16' on CUDA")
-    if name == "torch-fp16" and device.type != "cuda":
+    if name == "torch-fp16" and not device.startswith("cuda"):
         raise ValueError("engine 'torch-fp16' needs a CUDA device")
     return name
 
@@ -97,35 +109,11 @@ def bf16_inference_copy(model: torch.nn.Module, inplace: bool = False) -> torch.
     batches (a portrait is one face); casting once, after folding BatchNorm in fp32, removes
     that, halves the weights' memory and leaves the arithmetic as autocast had it.
     """
+    import torch
     from torch.fx.experimental.optimization import fuse
 
     folded = fuse(model.eval(), inplace=inplace)
     return folded.to(torch.bfloat16).to(memory_format=torch.channels_last)
-
-
-def export_onnx(model: torch.nn.Module, input_size: int) -> bytes:
-    """The loaded network as an in-memory ONNX graph with a free batch dimension.
-
-    Built at start-up from the checkpoint just loaded, so there is no second model
-    file to keep in step with the weights.
-    """
-    import io
-    import warnings
-
-    model = model.to(memory_format=torch.contiguous_format)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, 3, input_size, input_size),),
-            buffer,
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
-        )
-    return buffer.getvalue()
 
 
 class AgeEstimator:
@@ -136,10 +124,11 @@ class AgeEstimator:
     `engine` picks how for the same weights: `torch` (fp32 eager, the
     reference), `onnx` (ONNX Runtime, CPU), `torch-bf16` (BatchNorm folded, bf16 weights,
     on CPUs with native bf16), `openvino-bf16` (OpenVINO, bf16 on such CPUs) or
-    `torch-fp16` (CUDA); `auto` takes the fastest for the device. Preprocessing always
-    comes from the checkpoint. `threads` bounds ONNX Runtime's or OpenVINO's threads
-    (0: one per core); `spinning` lets ONNX Runtime's idle threads busy-wait (off: they
-    would steal the cores that decoding and detection need between batches).
+    `torch-fp16` (CUDA); `auto` takes the fastest for the device. Preprocessing and
+    decoding are NumPy and always come from the checkpoint. `threads` bounds ONNX
+    Runtime's or OpenVINO's threads (0: one per core); `spinning` lets ONNX Runtime's idle
+    threads busy-wait (off: they would steal the cores that decoding and detection need
+    between batches).
     """
 
     def __init__(
@@ -155,31 +144,27 @@ class AgeEstimator:
         """`checkpoint` is a file, or an in-memory (model, metadata) pair (the trainer's validation)."""
         self.device = resolve_device(device)
         self.engine = resolve_engine(engine, self.device)
-        if isinstance(checkpoint, tuple):
-            model, self.metadata = checkpoint
-            self.model = model.to(self.device).eval()
-        else:
-            self.model, self.metadata = load_checkpoint(checkpoint, self.device)
         self.flip = flip
         self.batch_size = max(1, int(batch_size))
+        self.model: Any = None  # the torch network, for the torch engines
         # A compiled graph (ONNX Runtime, OpenVINO): normalised N x 3 x S x S float32 in, logits out.
         self._graph: Callable[[np.ndarray], np.ndarray] | None = None
-        size = self.metadata.model.input_size
-        if self.engine == "onnx":
-            session = _onnx_session(self.model, size, threads, spinning)
-            self._graph = lambda inputs: session.run(None, {"input": inputs})[0]
-            self.model = None  # ONNX Runtime holds its own copy of the weights
-        elif self.engine == "openvino-bf16":
-            graph = export_onnx(self.model, size)
-            self.model = None  # OpenVINO holds its own bf16 copy: free the fp32 one before compiling
-            self._graph = _openvino_graph(graph, threads)
-        elif self.engine == "torch-fp16":
-            self.model = self.model.half().to(memory_format=torch.channels_last)
-        elif self.engine == "torch-bf16":
-            # A model handed in (the trainer's) stays as it is; one loaded here is folded in place.
-            self.model = bf16_inference_copy(self.model, inplace=not isinstance(checkpoint, tuple))
-        elif self.device.type == "cpu":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        handed = isinstance(checkpoint, tuple)
+        if handed:
+            model, self.metadata = checkpoint
+        else:
+            model, self.metadata = None, read_metadata(checkpoint)
+        if self.engine in GRAPH_ENGINES:
+            from .graph_export import export_onnx, onnx_graph
+
+            size = self.metadata.model.input_size
+            graph = export_onnx(model.cpu(), size) if handed else onnx_graph(checkpoint)
+            if self.engine == "onnx":
+                self._graph = _onnx_runner(graph, threads, spinning)
+            else:
+                self._graph = _openvino_runner(graph, threads)
+        else:
+            self.model = _torch_network(model if handed else checkpoint, self.engine, self.device)
 
     @property
     def model_config(self) -> ModelConfig:
@@ -194,52 +179,73 @@ class AgeEstimator:
         cfg = self.metadata.model
         return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
 
-    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits for a normalised N x 3 x S x S float batch, in the chosen engine."""
+    def _logits(self, inputs: np.ndarray) -> np.ndarray:
+        """Logits for a normalised N x 3 x S x S float32 batch, in the chosen engine."""
         if self._graph is not None:
-            return torch.from_numpy(self._graph(inputs.cpu().numpy()))
-        if self.engine == "torch-fp16":
-            inputs = inputs.half()
-        elif self.engine == "torch-bf16":
-            inputs = inputs.to(torch.bfloat16)
-        return self.model(inputs.contiguous(memory_format=torch.channels_last)).float()
+            return self._graph(inputs)
+        return _torch_logits(self.model, inputs, self.engine, self.device)
 
-    @torch.inference_mode()
-    def predict_logits(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Logits (flip-averaged when `flip`) for aligned uint8 crops.
+    def predict_logits(self, crops: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Logits (flip-averaged when `flip`) for aligned uint8 crops, float32 N x outputs.
 
         `crops` is N x S x S x 3 (NumPy, as aligned) or N x 3 x S x S (a torch
         tensor, as a prepared set holds them).
         """
-        if self.model is not None:
-            self.model.eval()
+        if not isinstance(crops, np.ndarray):
+            crops = crops.permute(0, 2, 3, 1).cpu().numpy()
         out = []
         for start in range(0, len(crops), self.batch_size):
-            batch = crops[start : start + self.batch_size]
-            if isinstance(batch, np.ndarray):
-                batch = torch.from_numpy(np.ascontiguousarray(batch))
-            else:
-                batch = batch.permute(0, 2, 3, 1)
-            inputs = normalise(batch.to(self.device), self.metadata.model)
+            inputs = preprocess(crops[start : start + self.batch_size], self.metadata.model)
             count = len(inputs)
             if self.flip:
                 # Both views in one forward pass: one call, a fuller batch.
-                logits = self._logits(torch.cat([inputs, torch.flip(inputs, dims=[3])]))
+                logits = self._logits(np.concatenate([inputs, inputs[..., ::-1]]))
                 logits = (logits[:count] + logits[count:]) / 2
             else:
-                logits = self._logits(inputs.contiguous())
-            out.append(logits.float().cpu())
+                logits = self._logits(inputs)
+            out.append(np.asarray(logits, dtype=np.float32))
         if not out:
             cfg = self.metadata.model
-            return torch.zeros(0, cfg.num_bins if cfg.head == "bins" else 1)
-        return torch.cat(out)
+            return np.zeros((0, cfg.num_bins if cfg.head == "bins" else 1), dtype=np.float32)
+        return np.concatenate(out)
 
     def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
         """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
         return decode_output(self.predict_logits(crops), self.metadata.model)
 
 
-def _openvino_graph(onnx_graph: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def _torch_network(source: Any, engine: str, device: str) -> torch.nn.Module:
+    """The network for a torch engine, from a checkpoint file or a model handed in (left as it is)."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+
+    handed = not isinstance(source, (str, Path))
+    model = source.to(device).eval() if handed else load_checkpoint(source, device)[0]
+    if engine == "torch-fp16":
+        return model.half().to(memory_format=torch.channels_last)
+    if engine == "torch-bf16":
+        # A model handed in (the trainer's) gets a folded copy; one loaded here is folded in place.
+        return bf16_inference_copy(model, inplace=not handed)
+    if device == "cpu":
+        return model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _torch_logits(model: torch.nn.Module, inputs: np.ndarray, engine: str, device: str) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        batch = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
+        if engine == "torch-fp16":
+            batch = batch.half()
+        elif engine == "torch-bf16":
+            batch = batch.to(torch.bfloat16)
+        model.eval()
+        return model(batch.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
+
+
+def _openvino_runner(onnx_graph: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     """The network compiled by OpenVINO for the CPU in bf16, from the in-memory ONNX export.
 
     OpenVINO's CPU plugin runs the convolutions in bf16 on avx512_bf16/AMX CPUs with its own
@@ -257,12 +263,12 @@ def _openvino_graph(onnx_graph: bytes, threads: int) -> Callable[[np.ndarray], n
 
     def run(inputs: np.ndarray) -> np.ndarray:
         with lock:
-            return request.infer({0: inputs})[0]  # a copy: the request's buffer is reused next call
+            return request.infer({0: np.ascontiguousarray(inputs)})[0]  # a copy: the buffer is reused
 
     return run
 
 
-def _onnx_session(model: torch.nn.Module, input_size: int, threads: int, spinning: bool):
+def _onnx_runner(onnx_graph: bytes, threads: int, spinning: bool) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -271,8 +277,8 @@ def _onnx_session(model: torch.nn.Module, input_size: int, threads: int, spinnin
     options.inter_op_num_threads = 1
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    graph = export_onnx(model.cpu(), input_size)
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(onnx_graph, options, providers=["CPUExecutionProvider"])
+    return lambda inputs: session.run(None, {"input": np.ascontiguousarray(inputs)})[0]
 
 
 class FacePipeline:
@@ -318,9 +324,7 @@ class FacePipeline:
                     crops.append(self.estimator.align(pixels, d.landmarks))
             t_aligned = time.perf_counter()
             out = self.estimator.predict_crops(np.stack(crops))
-            ages = out.age.numpy()
-            intervals = None if out.interval is None else out.interval.numpy()
-            distributions = None if out.probabilities is None else out.probabilities.numpy()
+            ages, intervals, distributions = out.age, out.interval, out.probabilities
             for i, d in enumerate(detections):
                 box = d.box / np.tile(to_full, 2)
                 landmarks = d.landmarks / to_full

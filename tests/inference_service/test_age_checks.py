@@ -9,8 +9,9 @@ import httpx
 import pytest
 import torch
 
-from inference_service.vision.age_model import ModelConfig, build_model
+from inference_service.vision.age_model import build_model
 from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
+from inference_service.vision.model_config import ModelConfig
 
 from .server import CHECKPOINT, PHOTOS, ServerProcess, write_config
 

@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from inference_service.vision.age_model import ModelConfig, build_model
+from inference_service.vision.age_model import build_model
 from inference_service.vision.checkpoint import (
     METADATA_KEY,
     CheckpointError,
@@ -21,6 +21,7 @@ from inference_service.vision.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
+from inference_service.vision.model_config import ModelConfig
 
 from .server import REPO
 

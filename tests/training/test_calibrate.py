@@ -6,13 +6,14 @@ from pathlib import Path
 
 import torch
 
-from inference_service.vision.age_model import ModelConfig, build_model
+from inference_service.vision.age_model import build_model
 from inference_service.vision.checkpoint import (
     CheckpointMetadata,
     read_metadata,
     rewrite_metadata,
     save_checkpoint,
 )
+from inference_service.vision.model_config import ModelConfig
 from training.calibrate import fit_temperature
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from inference_service.vision.age_model import ModelConfig, build_model, decode_output
+from inference_service.vision.age_model import build_model
+from inference_service.vision.model_config import ModelConfig, decode_output
 from training.config import AugmentConfig, OptimConfig
 from training.data import augment, capped_indices, lds_weights
 from training.losses import age_loss, soft_labels
@@ -31,7 +32,7 @@ def test_each_head_gives_a_loss_that_training_lowers(head: str) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
-    out = decode_output(model.fc(features), cfg)
+    out = decode_output(model.fc(features).detach().numpy(), cfg)
     assert out.age.shape == (8,) and (out.interval is not None) == (head == "bins")
     assert ((out.age >= 0) & (out.age <= 100)).all()
 

@@ -13,8 +13,8 @@ import re
 import pytest
 from training_testdata import REPO, UTKFACE
 
-from inference_service.vision.age_model import HEADS
 from inference_service.vision.checkpoint import load_checkpoint, read_metadata
+from inference_service.vision.model_config import HEADS
 from training.evaluate import evaluate_photos, read_name_list, select
 from training.sources.utkface import iter_samples
 
