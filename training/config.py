@@ -19,8 +19,10 @@ from inference_service.vision.model_config import ModelConfig
 class DataConfig:
     prepared: str = "data/prepared/utkface-160"  # output folder of `python -m training prepare`
     # none | cap (at most `age_cap` samples per age per epoch) | lds (loss weights by age) |
-    # group (loss weights inverse to each age decade x UTKFace ethnicity label cell; see training/groups.py)
+    # group (loss weights inverse to each age decade x UTKFace ethnicity label cell; see training/groups.py) |
+    # group_dro (online group DRO over the ethnicity labels: weight moves to the group with the highest loss)
     balance: str = "none"
+    dro_step: float = 0.01  # group_dro: exponentiated-gradient step of the group weights
     age_cap: int = 5000
     lds_sigma: float = 2.0  # label-distribution smoothing kernel, years
     limit: int = 0  # use a fixed random N of the training samples (quick runs, tests); 0 = all

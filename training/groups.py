@@ -170,3 +170,37 @@ def worst_group_mae(pred: Values, true: torch.Tensor, originals: list[str]) -> t
         return None
     worst = max(maes, key=maes.get)
     return worst, maes[worst]
+
+
+class GroupDro:
+    """Online group DRO (Sagawa et al. 2020) over UTKFace's ethnicity labels.
+
+    Each step's loss is a weighted mean of the groups' mean losses in the batch, and the
+    weights move towards the groups that lost most (exponentiated gradient, step `eta`).
+    Group-balanced weights lift small groups whatever their error; here the group the model
+    serves worst gains weight, even when it is the largest (as White is in UTKFace).
+    Unlabelled faces form a group of their own. Weights are kept per process.
+    """
+
+    def __init__(self, originals: list[str], eta: float, device: torch.device | str = "cpu"):
+        labels = [utkface_groups(name)["ethnicity"] or "unlabelled" for name in originals]
+        self.names = sorted(set(labels))
+        index = {name: i for i, name in enumerate(self.names)}
+        self.group_of = torch.tensor([index[label] for label in labels], device=device)
+        self.eta = eta
+        self.q = torch.full((len(self.names),), 1.0 / len(self.names), device=device)
+
+    def loss(self, per_sample: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        groups = self.group_of[idx]
+        count = torch.bincount(groups, minlength=len(self.names)).to(per_sample.dtype)
+        total = torch.zeros(len(self.names), device=per_sample.device).index_add(0, groups, per_sample)
+        present = count > 0
+        means = total[present] / count[present]
+        with torch.no_grad():
+            self.q[present] *= torch.exp(self.eta * means.detach())
+            self.q /= self.q.sum()
+        weights = self.q[present]
+        return (weights * means).sum() / weights.sum()
+
+    def weights(self) -> dict[str, float]:
+        return {name: round(float(w), 3) for name, w in zip(self.names, self.q)}

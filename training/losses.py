@@ -34,8 +34,10 @@ def age_loss(
     optim: OptimConfig,
     weights: torch.Tensor | None = None,
     teacher: torch.Tensor | None = None,
+    reduce: bool = True,
 ) -> torch.Tensor:
-    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged.
+    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged (or per sample,
+    for group DRO, with `reduce=False`).
 
     `teacher` (bins head) holds a teacher's age distributions for these samples; the
     cross-entropy target becomes a mix of them and the Gaussian soft labels, which
@@ -54,4 +56,4 @@ def age_loss(
         per_sample = (logits.view(-1) - ages) ** 2
     if weights is not None:
         per_sample = per_sample * weights
-    return per_sample.mean()
+    return per_sample.mean() if reduce else per_sample

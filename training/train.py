@@ -33,7 +33,7 @@ from inference_service.vision.predictor import AgeEstimator, cpu_has_bf16, resol
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
-from .groups import group_weights, worst_group_mae
+from .groups import GroupDro, group_weights, worst_group_mae
 from .losses import age_loss, expected_age
 
 log = logging.getLogger("training")
@@ -235,8 +235,8 @@ class Trainer:
     # --- set-up -----------------------------------------------------------------------------
     def _load_data(self) -> None:
         data = self.config.data
-        if data.balance not in ("none", "cap", "lds", "group"):
-            raise ValueError(f"data.balance must be none, cap, lds or group, not {data.balance!r}")
+        if data.balance not in ("none", "cap", "lds", "group", "group_dro"):
+            raise ValueError(f"data.balance must be none, cap, lds, group or group_dro, not {data.balance!r}")
         if self.config.run.select_by not in ("val_mae", "worst_group"):
             raise ValueError(
                 f"run.select_by must be val_mae or worst_group, not {self.config.run.select_by!r}"
@@ -250,6 +250,11 @@ class Trainer:
             if data.balance == "lds"
             else group_weights(ages, self.train_set.originals)
             if data.balance == "group"
+            else None
+        )
+        self.dro = (
+            GroupDro(self.train_set.originals, data.dro_step, self.device)
+            if data.balance == "group_dro"
             else None
         )
         self.teacher = self._teacher_distributions() if self.config.optim.distill_from else None
@@ -337,6 +342,8 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
             self.ema_update.updates = int(self.ema.n_averaged)
         self.start_epoch, self.best = state["epoch"] + 1, state["best"]
+        if self.dro is not None and "dro_q" in state:
+            self.dro.q = state["dro_q"].to(self.device)
         self.started -= state.get("elapsed_s", 0.0)  # the time budget (and a time-based schedule) goes on
         history = self.out / "history.json"
         self.history = json.loads(history.read_text()) if history.exists() else []
@@ -389,9 +396,12 @@ class Trainer:
             logits = self.net(inputs)
         weights = None if self.weights is None else self.weights[idx]
         teacher = None if self.teacher is None else self.teacher[idx]
-        loss = age_loss(
-            logits.float(), self.train_set.ages[idx], self.mcfg, self.config.optim, weights, teacher
-        )
+        ages, optim = self.train_set.ages[idx], self.config.optim
+        if self.dro is None:
+            loss = age_loss(logits.float(), ages, self.mcfg, optim, weights, teacher)
+        else:
+            per_sample = age_loss(logits.float(), ages, self.mcfg, optim, weights, teacher, reduce=False)
+            loss = self.dro.loss(per_sample, idx)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.grad_clip:
@@ -435,6 +445,8 @@ class Trainer:
         worst = worst_group_mae(pred, self.val_set.ages, self.val_set.originals)
         if worst is not None:
             figures["val_worst_group"], figures["val_worst_group_mae"] = worst
+        if self.dro is not None:
+            figures["dro_weights"] = self.dro.weights()
         key = "val_worst_group_mae" if self.config.run.select_by == "worst_group" else "val_mae"
         score = figures.get(key, figures["val_mae"])
         if score < self.best.get("score", self.best["val_mae"]):
@@ -458,6 +470,8 @@ class Trainer:
             log.info(
                 "  worst adult group: %s, val MAE %.3f", row["val_worst_group"], row["val_worst_group_mae"]
             )
+        if "dro_weights" in row:
+            log.info("  group DRO weights: %s", row["dro_weights"])
         if self.tracker:
             numbers = {k: v for k, v in row.items() if k != "epoch" and isinstance(v, int | float)}
             self.tracker.log_metrics(numbers, step=row["epoch"])
@@ -474,6 +488,8 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        if self.dro is not None:
+            state["dro_q"] = self.dro.q
         torch.save(state, self.out / "last_state.pt")
 
     def _stop_reason(self, epoch: int) -> str | None:

@@ -71,3 +71,27 @@ def test_age_standardised_mae_removes_a_gap_that_only_the_age_mix_makes() -> Non
     cells = report["cells"]
     assert cells["White"]["mae_age_standardised"] == cells["Asian"]["mae_age_standardised"] == 4.0
     assert report["age_standardised"]["worst_to_best_mae"] == 1.0
+
+
+def test_group_dro_moves_weight_to_the_group_that_loses_most() -> None:
+    """Online group DRO: the loss is the weighted mean of the groups' means; weight follows the loss."""
+    from training.groups import GroupDro
+
+    names = ["30_0_0_1.jpg.chip.jpg"] * 4 + ["30_0_2_1.jpg.chip.jpg"] * 4 + ["30_0_1.jpg.chip.jpg"] * 2
+    dro = GroupDro(names, eta=0.5)
+    assert dro.names == ["Asian", "White", "unlabelled"] and dro.weights() == pytest.approx(
+        {"Asian": 1 / 3, "White": 1 / 3, "unlabelled": 1 / 3}, abs=1e-3
+    )
+    per_sample = torch.tensor([2.0] * 4 + [1.0] * 4 + [1.5] * 2, requires_grad=True)
+    idx = torch.arange(10)
+    loss = dro.loss(per_sample, idx)
+    weights = dro.weights()
+    assert weights["White"] > weights["unlabelled"] > weights["Asian"]
+    expected = (weights["White"] * 2.0 + weights["Asian"] * 1.0 + weights["unlabelled"] * 1.5) / sum(
+        weights.values()
+    )
+    assert float(loss.detach()) == pytest.approx(expected, abs=1e-3)
+    loss.backward()  # gradients reach every face, more to the losing group's
+    assert per_sample.grad[0] > per_sample.grad[4] > 0
+    only_asian = dro.loss(torch.tensor([1.0] * 4), torch.arange(4, 8))  # a batch without the other groups
+    assert float(only_asian) == pytest.approx(1.0)

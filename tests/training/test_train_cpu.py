@@ -169,6 +169,26 @@ def test_a_stage_learns_from_a_teacher_checkpoint(run_dir: Path, tiny_prepared: 
     assert math.isfinite(json.loads((out / "metrics.json").read_text())["best_val_mae"])
 
 
+def test_a_stage_with_group_dro_logs_the_group_weights(
+    run_dir: Path, tiny_prepared: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "dro"
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        f"model.init={run_dir / 'best.safetensors'}",
+        "data.balance=group_dro",
+        "data.dro_step=0.05",
+        "run.select_by=worst_group",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={out}",
+    )
+    assert "group DRO weights: {" in (out / "train.log").read_text()
+    weights = json.loads((out / "history.json").read_text())[-1]["dro_weights"]
+    assert sum(weights.values()) == pytest.approx(1.0, abs=0.01) and len(set(weights.values())) > 1
+
+
 def test_resume_continues_the_same_run(run_dir: Path, tiny_prepared: Path) -> None:
     run_cli(
         "train",
