@@ -164,7 +164,7 @@ class AgeEstimator:
             else:
                 self._graph = _openvino_runner(graph, threads)
         else:
-            self.model = _torch_network(model if handed else checkpoint, self.engine, self.device)
+            self.model = _torch_network(model if handed else checkpoint, handed, self.engine, self.device)
 
     @property
     def model_config(self) -> ModelConfig:
@@ -214,13 +214,12 @@ class AgeEstimator:
         return decode_output(self.predict_logits(crops), self.metadata.model)
 
 
-def _torch_network(source: Any, engine: str, device: str) -> torch.nn.Module:
+def _torch_network(source: Any, handed: bool, engine: str, device: str) -> torch.nn.Module:
     """The network for a torch engine, from a checkpoint file or a model handed in (left as it is)."""
     import torch
 
     from .checkpoint import load_checkpoint
 
-    handed = not isinstance(source, (str, Path))
     model = source.to(device).eval() if handed else load_checkpoint(source, device)[0]
     if engine == "torch-fp16":
         return model.half().to(memory_format=torch.channels_last)
