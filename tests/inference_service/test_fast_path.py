@@ -163,15 +163,36 @@ def test_one_inference_path_for_aligned_and_prepared_layouts(plain: AgeEstimator
     assert np.array_equal(aligned.age, prepared.age) and np.array_equal(aligned.interval, prepared.interval)
 
 
-@pytest.mark.parametrize("engine", ["openvino-bf16", "torch-bf16"])
-def test_bf16_engines_stay_within_0_3_year_of_fp32_on_real_faces(
-    engine: str, detector: RetinaFaceDetector, plain: AgeEstimator
-) -> None:
-    """`auto`'s engine on CPUs with native bf16, and the other bf16 path (issue 15's bound: 0.3 year)."""
-    bf16 = AgeEstimator(CHECKPOINT, device="cpu", engine=engine)
+BF16_TOLERANCE = 0.3  # years: a bf16 engine against fp32 torch on CPUs with native bf16
+
+
+@pytest.fixture(scope="module")
+def real_crops(detector: RetinaFaceDetector, plain: AgeEstimator) -> np.ndarray:
     crops = []
     for path in REAL_PHOTOS:
         image = read_image_file(str(path))
         crops += [plain.align(image, d.landmarks) for d in detector.detect(image)]
-    reference, quick = plain.predict_crops(np.stack(crops)), bf16.predict_crops(np.stack(crops))
-    assert len(crops) >= 25 and np.abs(reference.age - quick.age).max() <= 0.3
+    assert len(crops) >= 25
+    return np.stack(crops)
+
+
+@pytest.mark.parametrize("engine", ["openvino-bf16", "torch-bf16"])
+def test_bf16_engines_against_fp32_on_real_faces(
+    engine: str, real_crops: np.ndarray, plain: AgeEstimator
+) -> None:
+    """What holds depends on the CPU, so each kind checks its own property.
+
+    With native bf16 (avx512_bf16 or AMX) both bf16 engines stay within 0.3 year of fp32.
+    Without it, OpenVINO ignores the bf16 hint and computes in fp32, so it must match fp32 torch
+    as closely as ONNX Runtime does (0.05 year); torch-bf16 is emulated there, slower than fp32 and
+    never picked by `auto`, so it need only stay within the fast path's 0.5-year bound.
+    """
+    quick = AgeEstimator(CHECKPOINT, device="cpu", engine=engine).predict_crops(real_crops)
+    difference = np.abs(plain.predict_crops(real_crops).age - quick.age).max()
+    if cpu_has_bf16():
+        assert difference <= BF16_TOLERANCE
+    elif engine == "openvino-bf16":
+        assert difference <= 0.05
+    else:
+        assert AgeEstimator(CHECKPOINT, device="cpu").engine != "torch-bf16"
+        assert difference <= AGE_TOLERANCE
