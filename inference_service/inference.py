@@ -22,7 +22,8 @@ from .settings import Settings
 from .vision import pipeline as vision_pipeline
 from .vision.age_checks import check_thresholds
 from .vision.checkpoint import CheckpointMetadata
-from .vision.predictor import FacePipeline, resolve_device
+from .vision.devices import resolve_device
+from .vision.pipeline import FacePipeline
 from .worker import InferenceWorker, RequestGate
 
 log = logging.getLogger(__name__)

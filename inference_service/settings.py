@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .vision.devices import normalise_device_name
+from .vision.engines import ENGINE_NAMES
 
 if TYPE_CHECKING:
     from .vision.pipeline import PipelineOptions
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024)
     flip: bool = True
     torch_threads: int = Field(0, ge=0, le=256)
-    age_engine: Literal["auto", "torch", "onnx", "torch-fp16", "torch-bf16", "openvino-bf16"] = "auto"
+    age_engine: Literal[ENGINE_NAMES] = "auto"  # auto or a name in vision.engines.ENGINES
     # ONNX Runtime or OpenVINO threads of the age model; 0 = all cores
     age_threads: int = Field(0, ge=0, le=256)
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .logging_setup import request_id_var
-from .vision.predictor import Prediction
+from .vision.pipeline import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ Measured, medians over `--repeats` repetitions (each after a warm-up):
   engine, flip and batch size) after the service has stopped; the crowd rate with 4 clients over
   it is the service efficiency (how little the service adds beyond the network);
   the service's own stage timings (decode, queue, detect, align, age), medians per photo.
-Writes bench/results/latest.json and latest.md, and prints the Markdown table.
+Writes bench/results/latest.json and latest.md (not committed) and the committed per-kind file
+bench/results/cpu-<kind>.md (or gpu.md), and prints the Markdown table.
 
 The photos come from ../shared/data/photos (beside the clone); see --photos.
 """
@@ -73,8 +74,8 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
     from inference_service.vision.checkpoint import load_checkpoint
     from inference_service.vision.decode import decode_image
     from inference_service.vision.detector import RetinaFaceDetector
+    from inference_service.vision.devices import resolve_device
     from inference_service.vision.model_config import decode_output, preprocess
-    from inference_service.vision.predictor import resolve_device
 
     torch_device = resolve_device(device)
     model, metadata = load_checkpoint(checkpoint, torch_device)  # fp32, contiguous, eager
@@ -309,9 +310,11 @@ def age_network_rate(config: Path, rounds: int) -> tuple[float, str]:
 def baseline_network_rate(device: str, checkpoint: str, rounds: int) -> float:
     """The naive pipeline's network: plain torch fp32, one face at a time, flip on."""
     sys.path.insert(0, str(ROOT))
-    from inference_service.vision.predictor import AgeEstimator
+    from inference_service.vision.estimator import AgeEstimator
 
-    estimator = AgeEstimator(checkpoint, device=device, flip=True, batch_size=1, engine="torch")
+    estimator = AgeEstimator.from_checkpoint(
+        checkpoint, device=device, flip=True, batch_size=1, engine="torch"
+    )
     return _rate(estimator, 1, rounds)
 
 
@@ -332,13 +335,17 @@ def _rate(estimator: Any, batch: int, rounds: int) -> float:
 
 
 def machine(device: str) -> dict:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info = {"cores": os.cpu_count(), "cpu_model": cpu, "platform": platform.platform()}
+    """Cores, the CPU's model, kind and the flags that decide engine speed, and the GPU when used."""
+    from inference_service.vision.devices import cpu_info
+
+    cpu = cpu_info().describe()
+    info = {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu["model"],
+        "cpu_kind": cpu["kind"],
+        "cpu_flags": cpu["flags"],
+        "platform": platform.platform(),
+    }
     if device.startswith("cuda"):
         import torch
 
@@ -354,7 +361,8 @@ def table(report: dict) -> str:
 
     lines = [
         f"Device: **{report['device']}**; machine: {report['machine']['cores']} cores, "
-        f"{report['machine']['cpu_model']}"
+        f"{report['machine']['cpu_model']}, CPU kind **{report['machine']['cpu_kind']}** "
+        f"(flags: {' '.join(report['machine']['cpu_flags'])})"
         + (f", {report['machine']['gpu']}" if "gpu" in report["machine"] else ""),
         "",
         "| Measure (median of repetitions) | Service | Naive pipeline |",
@@ -516,9 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown + "\n")
+    # One committed results file per CPU kind (and GPU), so figures from different machines never mix.
+    kind = args.device.split(":")[0] if args.device.startswith("cuda") else report["machine"]["cpu_kind"]
+    per_kind = args.out.with_name(f"{'gpu' if kind == 'cuda' else 'cpu-' + kind}.md")
+    per_kind.write_text(markdown + "\n")
     print()
     print(markdown)
-    print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}")
+    print(f"\nwrote {args.out}, {args.out.with_suffix('.md')} and {per_kind}")
     return 0
 
 

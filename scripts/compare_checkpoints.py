@@ -2,7 +2,7 @@
 
     python scripts/compare_checkpoints.py runs/<stage>/best.safetensors [--against CHECKPOINT]
 
-Both checkpoints age the same prepared split through the service's `AgeEstimator` (same engine,
+Both checkpoints age the same prepared split through the service's `AgeEstimator` (fp32 torch, the reference,
 flip on); the per-face absolute errors are paired, and 5,000 bootstrap resamples of the faces give a
 95 % interval for the MAE difference. The shipped checkpoint is replaced only when that interval
 lies below zero (each replacement adds ~47 MB to the repository's history).
@@ -16,7 +16,7 @@ import json
 import torch
 
 from inference_service.vision.checkpoint import read_metadata
-from inference_service.vision.predictor import AgeEstimator
+from inference_service.vision.estimator import AgeEstimator
 from training.data import FaceSet, load_split
 
 
@@ -29,12 +29,8 @@ def errors(checkpoints: list[str], prepared: str, split: str) -> list[torch.Tens
         if size not in splits:
             splits[size] = load_split(prepared, split, size, 0)
         faces = splits[size]
-        out.append(
-            (
-                torch.from_numpy(AgeEstimator(checkpoint, device="cpu").predict_crops(faces.images).age)
-                - faces.ages
-            ).abs()
-        )
+        estimator = AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="torch")  # fp32 reference
+        out.append((torch.from_numpy(estimator.predict_crops(faces.images).age) - faces.ages).abs())
     return out
 
 

@@ -53,8 +53,7 @@ def steps(config: str, photo: str) -> None:
     import inference_service.app  # noqa: F401 - FastAPI, pydantic, OpenCV: what the service imports
     from inference_service.settings import Settings
     from inference_service.vision.decode import decode_image
-    from inference_service.vision.pipeline import build_detector, build_estimator
-    from inference_service.vision.predictor import FacePipeline
+    from inference_service.vision.pipeline import FacePipeline, build_detector, build_estimator
 
     options = Settings.load(config).pipeline_options()
     report("+ the service's modules (FastAPI, pydantic, OpenCV)")

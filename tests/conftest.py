@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inference_service.vision.devices import cpu_info
-from inference_service.vision.predictor import resolve_engine
+from inference_service.vision.engines import resolve_engine
 
 
 def pytest_report_header() -> list[str]:

@@ -16,8 +16,8 @@ from torch.nn import functional as nnf
 
 from inference_service.vision.age_checks import probability_over
 from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
+from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import ModelConfig, decode_output
-from inference_service.vision.predictor import AgeEstimator
 
 from .metrics import expected_calibration_error, summarise
 
@@ -70,7 +70,9 @@ def calibrate(
         raise ValueError(f"only the bins head gives a distribution to calibrate, not {meta.model.head!r}")
     faces = load_split(str(prepared), split, meta.model.input_size)
     logits = torch.from_numpy(
-        AgeEstimator(checkpoint, device=device, batch_size=64).predict_logits(faces.images)
+        AgeEstimator.from_checkpoint(checkpoint, device=device, engine="torch", batch_size=64).predict_logits(
+            faces.images
+        )
     )
     before_cfg = ModelConfig.from_dict({**meta.model.to_dict(), "temperature": 1.0})
     temperature = fit_temperature(logits, faces.ages, before_cfg)

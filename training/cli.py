@@ -92,7 +92,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = read_name_list(args.files) if args.files else None
     if args.prepared:
         result = evaluate_prepared(
-            args.checkpoint, args.prepared, args.split, names, args.device, not args.no_flip, args.checks
+            args.checkpoint,
+            args.prepared,
+            args.split,
+            names,
+            args.device,
+            not args.no_flip,
+            args.checks,
+            args.engine,
         )
     else:
         samples = select(_samples(args), names)
@@ -102,6 +109,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         record(args.checkpoint, args.record, result, " ".join(["python -m training", *sys.argv[1:]]))
     print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from .quantize import quantize
+
+    figures = quantize(
+        args.checkpoint, args.prepared, args.out, args.calibration_faces, args.control_faces, args.max_move
+    )
+    print(json.dumps(figures))
     return 0
 
 
@@ -220,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--files", help="text file of file names (one a line) to evaluate only those")
     cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    cmd.add_argument(
+        "--engine",
+        default="torch",
+        help="with --prepared: the age-model engine (default torch, the fp32 reference; e.g. openvino-int8)",
+    )
     cmd.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip")
     cmd.add_argument("--json", action="store_true", help="print one JSON object (keys mae, groups, ...)")
     cmd.add_argument(
@@ -244,6 +266,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--plot", help="write a reliability diagram (PNG) here")
     cmd.add_argument("--device", default="auto")
     cmd.set_defaults(handler=_calibrate)
+
+    cmd = commands.add_parser(
+        "quantize",
+        help="the int8 graph of a checkpoint for the openvino-int8 engine (NNCF, accuracy control)",
+    )
+    cmd.add_argument("--checkpoint", required=True)
+    cmd.add_argument("--prepared", required=True, help="prepared set the model was trained on")
+    cmd.add_argument(
+        "--out", help="where to write the graph (default: beside the checkpoint, <stem>.int8.xml)"
+    )
+    cmd.add_argument("--calibration-faces", type=int, default=300, help="training faces (and their flips)")
+    cmd.add_argument(
+        "--control-faces", type=int, default=600, help="validation faces accuracy control checks"
+    )
+    cmd.add_argument(
+        "--max-move", type=float, default=0.15, help="largest mean move of an age from fp32 it accepts, years"
+    )
+    cmd.set_defaults(handler=_quantize)
 
     cmd = commands.add_parser("predict", help="every face, its box and age, in photos or folders of photos")
     cmd.add_argument(

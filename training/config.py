@@ -55,11 +55,12 @@ class OptimConfig:
     # Cosine to zero when run.max_minutes runs out (or at `epochs`, whichever comes first): on a CPU
     # shared with other work, a step-based schedule cut by the time budget would never anneal.
     anneal_by_time: bool = False
-    # Self-distillation (bins head): a teacher checkpoint whose flip-averaged age distribution on each
-    # training face (as stored, before augmentation) becomes part of the target; "" = off. The teacher
-    # runs once at start-up, so it costs minutes, not a second network in every step.
-    distill_from: str = ""
-    distill_weight: float = 0.5  # share of the teacher's distribution in the target (the rest: soft labels)
+    # Distillation (bins head): teacher checkpoints of any architecture and input size; their flip-averaged,
+    # calibrated age distributions on each training face (as stored, before augmentation), averaged, become
+    # part of the target. Empty = off. The teachers run once at start-up, so they cost minutes, not a
+    # second network in every step. A TOML list, or comma-separated on the command line.
+    distill_from: list[str] = field(default_factory=list)
+    distill_weight: float = 0.5  # share of the teachers' distribution in the target (the rest: soft labels)
 
 
 @dataclass
@@ -116,6 +117,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
@@ -130,6 +133,8 @@ def to_toml(config: dict[str, dict[str, Any]]) -> str:
 
 
 def _coerce(text: str, kind: type) -> Any:
+    if kind is list:
+        return [item.strip() for item in text.split(",") if item.strip()]
     if kind is bool:
         if text.lower() in ("1", "true", "yes", "on"):
             return True

@@ -16,9 +16,9 @@ from inference_service.settings import Settings
 from inference_service.vision.age_checks import check_thresholds, probability_over
 from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
+from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import AgeOutput, ModelConfig
 from inference_service.vision.pipeline import build_detector, build_estimator
-from inference_service.vision.predictor import AgeEstimator
 
 from .groups import group_report, utkface_groups
 from .metrics import age_check_report, summarise
@@ -95,17 +95,22 @@ def evaluate_prepared(
     device: str = "auto",
     flip: bool = True,
     checks: list[int] | None = None,
+    engine: str = "torch",
 ) -> dict:
-    """Metrics on already-aligned crops of a prepared set (resized to the checkpoint's input size)."""
+    """Metrics on already-aligned crops of a prepared set (resized to the checkpoint's input size), through
+    one engine: by default the fp32 reference, so the recorded figures do not depend on the host's CPU."""
     from .data import load_split
 
     meta = read_metadata(checkpoint)
     faces = load_split(
         str(prepared), None if split == "all" else split, meta.model.input_size, originals=names
     )
-    out = AgeEstimator(checkpoint, device=device, flip=flip, batch_size=64).predict_crops(faces.images)
-    result = score(out, faces.ages, meta.model, checks, faces.originals)
-    result.update(_describe(checkpoint), prepared=str(prepared), split=split)
+    estimator = AgeEstimator.from_checkpoint(
+        checkpoint, device=device, engine=engine, flip=flip, batch_size=64
+    )
+    out = estimator.predict_crops(faces.images)
+    result = score(out, faces.ages, estimator.model_config, checks, faces.originals)
+    result.update(_describe(checkpoint), prepared=str(prepared), split=split, engine=estimator.engine)
     return result
 
 

@@ -27,10 +27,14 @@ def plot_history(history: list[dict], path: Path) -> None:
 
 
 def sample_grid(checkpoint: Path, faces: FaceSet, path: Path, count: int = 16) -> None:
-    from inference_service.vision.predictor import AgeEstimator
+    from inference_service.vision.estimator import AgeEstimator
 
     subset = FaceSet(faces.images[:count], faces.ages[:count], faces.files[:count])
-    pred = AgeEstimator(checkpoint, device="cpu", engine="torch").predict_crops(subset.images.cpu()).age
+    pred = (
+        AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="torch")
+        .predict_crops(subset.images.cpu())
+        .age
+    )
     side = int(count**0.5)
     fig, axes = plt.subplots(side, side, figsize=(2 * side, 2.2 * side))
     for ax, image, age, guess in zip(axes.flat, subset.images, subset.ages, pred):

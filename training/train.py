@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -28,13 +29,14 @@ from inference_service.vision.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
+from inference_service.vision.devices import cpu_info, resolve_device
+from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import ModelConfig
-from inference_service.vision.predictor import AgeEstimator, cpu_has_bf16, resolve_device
 
 from .config import TrainConfig
 from .data import FaceSet, augment, capped_indices, lds_weights, load_split
 from .groups import GroupDro, group_weights, worst_group_mae
-from .losses import age_loss, expected_age
+from .losses import age_loss
 
 log = logging.getLogger("training")
 
@@ -151,13 +153,7 @@ def validation_ages(
     model: nn.Module, mcfg: ModelConfig, faces: FaceSet, device: torch.device, flip: bool
 ) -> torch.Tensor:
     """Ages through the service's own `AgeEstimator` (fp32 torch engine, so the weights stay as trained)."""
-    estimator = AgeEstimator(
-        (model, CheckpointMetadata(model=mcfg)),
-        device=str(device),
-        flip=flip,
-        batch_size=256,
-        engine="torch",
-    )
+    estimator = AgeEstimator.from_module(model, CheckpointMetadata(model=mcfg), str(device), flip=flip)
     return torch.from_numpy(estimator.predict_crops(faces.images).age)
 
 
@@ -166,7 +162,7 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"run.precision must be auto, bf16 or fp32, not {precision!r}")
     if precision == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+        return device.type == "cuda" or (device.type == "cpu" and cpu_info().native_bf16)
     return precision == "bf16"
 
 
@@ -292,21 +288,32 @@ class Trainer:
         self.per_rank_batch = max(1, self.config.optim.batch_size // self.info.world)
 
     def _teacher_distributions(self) -> torch.Tensor:
-        """The teacher's flip-averaged age distribution for every training face, computed once."""
-        path = self.config.optim.distill_from
+        """The teachers' averaged, flip-averaged, calibrated age distribution for every training face.
+
+        Each teacher sees the training crops at its own input size (the prepared set is larger than any
+        network's input), so teachers of other architectures and sizes can be mixed.
+        """
         if self.mcfg.head != "bins":
             raise ValueError("optim.distill_from needs the bins head (a distribution to learn from)")
-        teacher = AgeEstimator(path, device=str(self.device), batch_size=128)
-        if teacher.model_config.num_bins != self.mcfg.num_bins:
-            raise ValueError(
-                f"teacher {path} has {teacher.model_config.num_bins} age bins, not {self.mcfg.num_bins}"
+        data, total = self.config.data, None
+        for path in self.config.optim.distill_from:
+            started = time.time()
+            teacher = AgeEstimator.from_checkpoint(path, device=str(self.device), batch_size=128)
+            cfg = teacher.model_config
+            if (cfg.age_min, cfg.age_max) != (self.mcfg.age_min, self.mcfg.age_max):
+                raise ValueError(f"teacher {path} covers ages {cfg.age_min}-{cfg.age_max}, not the student's")
+            images = (
+                self.train_set.images
+                if cfg.input_size == self.mcfg.input_size
+                else load_split(data.prepared, "train", cfg.input_size, data.limit).images
             )
-        started = time.time()
-        logits = torch.from_numpy(teacher.predict_logits(self.train_set.images))
-        mae = float((expected_age(logits, teacher.model_config) - self.train_set.ages.cpu()).abs().mean())
-        if self.info.main:
-            log.info("teacher %s: train MAE %.3f, %.0f s", path, mae, time.time() - started)
-        return logits.softmax(dim=1).to(self.device)
+            out = teacher.predict_crops(images)
+            mae = float(np.abs(out.age - self.train_set.ages.cpu().numpy()).mean())
+            if self.info.main:
+                log.info("teacher %s: train MAE %.3f, %.0f s", path, mae, time.time() - started)
+            probabilities = torch.from_numpy(out.probabilities)
+            total = probabilities if total is None else total + probabilities
+        return (total / len(self.config.optim.distill_from)).to(self.device)
 
     def _log_start(self) -> None:
         if self.info.main:

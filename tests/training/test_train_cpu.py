@@ -8,6 +8,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from training_testdata import DOGS, PORTRAIT, TINY_TRAIN, run_cli
@@ -202,3 +203,28 @@ def test_resume_continues_the_same_run(run_dir: Path, tiny_prepared: Path) -> No
     history = json.loads((run_dir / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
     assert "resumed after epoch 5" in (run_dir / "train.log").read_text()
+
+
+def test_a_mobilenet_v2_teacher_trains_from_imagenet_and_is_served_by_a_graph_engine(
+    tiny_prepared: Path, tmp_path: Path
+) -> None:
+    """model.arch = mobilenet_v2 from the offline ImageNet weights: the same checkpoint format and serving."""
+    from inference_service.vision.estimator import AgeEstimator
+
+    out = tmp_path / "teacher"
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        "model.arch=mobilenet_v2",
+        "model.init=imagenet-offline",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={out}",
+    )
+    _model, meta = load_checkpoint(out / "best.safetensors")
+    assert meta.model.arch == "mobilenet_v2" and meta.model.mean == (0.485, 0.456, 0.406)
+    estimator = AgeEstimator.from_checkpoint(out / "best.safetensors", device="cpu", engine="onnx")
+    crops = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ages = estimator.predict_crops(crops).age
+    reference = AgeEstimator.from_checkpoint(out / "best.safetensors", device="cpu", engine="torch")
+    assert np.abs(ages - reference.predict_crops(crops).age).max() < 0.05

@@ -1,0 +1,107 @@
+"""The age model, loaded once, answering batches of aligned crops: preprocessing, an engine, decoding.
+
+The one place ages are computed from crops: the service, both `evaluate` paths and the trainer's
+validation all call `predict_crops`, so they cannot disagree. Preprocessing and decoding are
+NumPy and always come from the checkpoint; the engine (`engines.py`) only turns inputs into logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .align import align_face, crop_scale
+from .checkpoint import CheckpointMetadata, read_metadata
+from .devices import resolve_device
+from .engines import Engine, Network, build_engine
+from .model_config import AgeOutput, ModelConfig, decode_output, preprocess
+
+if TYPE_CHECKING:
+    import torch
+
+
+class AgeEstimator:
+    """Crops in, ages out, through one engine. Build it with `from_checkpoint` or `from_module`."""
+
+    def __init__(self, network: Network, device: str, engine: str, flip: bool, batch_size: int, threads: int):
+        self.device = resolve_device(device)
+        self.runner: Engine = build_engine(engine, network, self.device, threads)
+        # What decodes this engine's logits: the checkpoint's config, with an int8 graph's own temperature.
+        self.metadata = replace(network.metadata, model=self.runner.model_config(network.metadata.model))
+        self.flip = flip
+        self.batch_size = max(1, int(batch_size))
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        engine: str = "auto",
+        flip: bool = True,
+        batch_size: int = 32,
+        threads: int = 0,
+    ) -> AgeEstimator:
+        """A checkpoint file; `threads` bounds ONNX Runtime's or OpenVINO's threads (0: one per core)."""
+        network = Network(read_metadata(path), path=Path(path))
+        return cls(network, device, engine, flip, batch_size, threads)
+
+    @classmethod
+    def from_module(
+        cls,
+        module: Any,
+        metadata: CheckpointMetadata,
+        device: str,
+        engine: str = "torch",
+        flip: bool = True,
+        batch_size: int = 256,
+    ) -> AgeEstimator:
+        """A network in memory (the trainer's validation), left as it is."""
+        return cls(Network(metadata, module=module), device, engine, flip, batch_size, 0)
+
+    @property
+    def engine(self) -> str:
+        return self.runner.name
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.metadata.model
+
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        cfg = self.metadata.model
+        return align_face(image, landmarks, cfg.template, cfg.input_size)
+
+    def needs_more_pixels(self, landmarks: np.ndarray) -> bool:
+        """Whether the crop of this face would be upsampled from the given image."""
+        cfg = self.metadata.model
+        return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
+
+    def predict_logits(self, crops: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Logits (flip-averaged when `flip`) for aligned uint8 crops, float32 N x outputs.
+
+        `crops` is N x S x S x 3 (NumPy, as aligned) or N x 3 x S x S (a torch
+        tensor, as a prepared set holds them).
+        """
+        if not isinstance(crops, np.ndarray):
+            crops = crops.permute(0, 2, 3, 1).cpu().numpy()
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            inputs = preprocess(crops[start : start + self.batch_size], self.metadata.model)
+            count = len(inputs)
+            if self.flip:
+                # Both views in one forward pass: one call, a fuller batch.
+                logits = self.runner.logits(np.concatenate([inputs, inputs[..., ::-1]]))
+                logits = (logits[:count] + logits[count:]) / 2
+            else:
+                logits = self.runner.logits(inputs)
+            out.append(np.asarray(logits, dtype=np.float32))
+        if not out:
+            cfg = self.metadata.model
+            return np.zeros((0, cfg.num_bins if cfg.head == "bins" else 1), dtype=np.float32)
+        return np.concatenate(out)
+
+    def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
+        """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
+        return decode_output(self.predict_logits(crops), self.metadata.model)

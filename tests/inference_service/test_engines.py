@@ -1,0 +1,82 @@
+"""The engine table: one class per engine, the settings' choices, `auto` per CPU kind, the int8 guard."""
+
+from __future__ import annotations
+
+import shutil
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference_service.settings import Settings
+from inference_service.vision.checkpoint import CheckpointError
+from inference_service.vision.devices import CpuInfo
+from inference_service.vision.engines import (
+    AUTO_ON_CPU,
+    AUTO_ON_CUDA,
+    ENGINE_NAMES,
+    ENGINES,
+    Int8Graph,
+    resolve_engine,
+)
+from inference_service.vision.estimator import AgeEstimator
+
+from .server import CHECKPOINT
+
+KINDS = {
+    "avx2": CpuInfo("AMD EPYC (Zen 3)", frozenset({"avx2", "fma"})),
+    "avx512": CpuInfo("AVX-512 without bf16", frozenset({"avx2", "avx512f", "avx512_vnni"})),
+    "avx512-bf16": CpuInfo("AMD EPYC (Zen 4)", frozenset({"avx2", "avx512f", "avx512_bf16"})),
+    "amx": CpuInfo(
+        "Intel Xeon (Sapphire Rapids)", frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"})
+    ),
+}
+
+
+def test_the_table_feeds_the_settings_and_describes_every_engine() -> None:
+    assert (
+        typing.get_args(Settings.model_fields["age_engine"].annotation) == ENGINE_NAMES == ("auto", *ENGINES)
+    )
+    for name, engine in ENGINES.items():
+        assert engine.name == name and engine.summary and set(engine.devices) <= {"cpu", "cuda"}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_auto_picks_the_measured_engine_for_each_cpu_kind(kind: str) -> None:
+    cpu = KINDS[kind]
+    assert cpu.kind == kind
+    assert resolve_engine("auto", "cpu", cpu) == AUTO_ON_CPU[kind]
+    assert resolve_engine("auto", "cuda:0", cpu) == AUTO_ON_CUDA
+    assert AUTO_ON_CPU[kind] in ENGINES and not ENGINES[AUTO_ON_CPU[kind]].refuses("cpu")
+
+
+def test_engines_refuse_devices_they_cannot_run_on() -> None:
+    with pytest.raises(ValueError, match="unknown age-model engine 'tensorrt'; use one of auto, torch"):
+        resolve_engine("tensorrt", "cpu")
+    with pytest.raises(ValueError, match="'torch-fp16' runs on cuda only"):
+        resolve_engine("torch-fp16", "cpu")
+    with pytest.raises(ValueError, match="'openvino-int8' runs on cpu only"):
+        resolve_engine("openvino-int8", "cuda")
+
+
+def test_int8_engine_without_its_graph_says_how_to_make_it(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.safetensors"
+    shutil.copyfile(CHECKPOINT, checkpoint)
+    with pytest.raises(
+        CheckpointError, match=r"needs .*model\.int8\.xml; make it with `python -m training quantize"
+    ):
+        AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="openvino-int8")
+
+
+def test_int8_engine_refuses_a_graph_made_from_other_weights(tmp_path: Path) -> None:
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    checkpoint = tmp_path / "model.safetensors"
+    shutil.copyfile(CHECKPOINT, checkpoint)
+    data = ops.parameter([1, 3, 8, 8], np.float32)
+    graph = ov.Model([ops.relu(data)], [data])
+    Int8Graph(Int8Graph.beside(checkpoint), checkpoint_sha256="0" * 64, temperature=1.0).save(graph)
+    with pytest.raises(CheckpointError, match="was quantized from other weights than"):
+        AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="openvino-int8")
