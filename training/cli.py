@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--control-faces", type=int, default=600, help="validation faces accuracy control checks"
     )
     cmd.add_argument(
-        "--max-move", type=float, default=0.15, help="largest mean move of an age from fp32 it accepts, years"
+        "--max-move", type=float, default=0.2, help="largest mean move of an age from fp32 it accepts, years"
     )
     cmd.set_defaults(handler=_quantize)
 

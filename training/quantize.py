@@ -52,7 +52,7 @@ def quantize(
     out: str | Path | None = None,
     calibration_faces: int = 300,
     control_faces: int = 600,
-    max_move: float = 0.15,
+    max_move: float = 0.2,
 ) -> dict:
     """Write the int8 graph of `checkpoint` (default: beside it, `<stem>.int8.xml`); return its figures."""
     import nncf
