@@ -11,6 +11,7 @@ service on them never loads torch.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -25,6 +26,8 @@ from .model_config import ModelConfig
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -290,6 +293,8 @@ ENGINE_NAMES: tuple[str, ...] = ("auto", *ENGINES)
 
 # What `auto` picks on each CPU kind (devices.CpuInfo.kind): the fastest engine that passes the
 # accuracy rule there, from `scripts/compare_engines.py` and `make bench` (docs/performance.md).
+# Where int8 measured faster and its graph lies beside the checkpoint, `auto` takes that instead.
+AUTO_INT8_ON_CPU: frozenset[str] = frozenset({"amx"})
 AUTO_ON_CPU: dict[str, str] = {
     "amx": "openvino-bf16",
     "avx512-bf16": "openvino-bf16",
@@ -312,5 +317,21 @@ def resolve_engine(name: str, device: str, cpu: CpuInfo | None = None) -> str:
     return name
 
 
+def int8_first(name: str, network: Network, device: str, cpu: CpuInfo | None = None) -> bool:
+    """Whether `auto` takes the int8 graph: on a CPU kind where it measured faster, when it is there."""
+    return (
+        (name or "auto").strip().lower() == "auto"
+        and device == "cpu"
+        and (cpu or cpu_info()).kind in AUTO_INT8_ON_CPU
+        and network.path is not None
+        and Int8Graph.beside(network.path).is_file()
+    )
+
+
 def build_engine(name: str, network: Network, device: str, threads: int = 0) -> Engine:
+    if int8_first(name, network, device):
+        try:
+            return OpenVinoInt8Engine(network, device, threads)
+        except CheckpointError as exc:  # a stale graph: serve the fp/bf16 engine and say why
+            log.warning("auto: not using the int8 graph (%s)", exc)
     return ENGINES[resolve_engine(name, device)](network, device, threads)

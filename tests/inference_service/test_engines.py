@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 
 from inference_service.settings import Settings
-from inference_service.vision.checkpoint import CheckpointError
-from inference_service.vision.devices import CpuInfo
+from inference_service.vision.checkpoint import CheckpointError, read_metadata
+from inference_service.vision.devices import CpuInfo, cpu_info
 from inference_service.vision.engines import (
+    AUTO_INT8_ON_CPU,
     AUTO_ON_CPU,
     AUTO_ON_CUDA,
     ENGINE_NAMES,
     ENGINES,
     Int8Graph,
+    Network,
+    int8_first,
     resolve_engine,
 )
 from inference_service.vision.estimator import AgeEstimator
@@ -80,3 +83,17 @@ def test_int8_engine_refuses_a_graph_made_from_other_weights(tmp_path: Path) -> 
     Int8Graph(Int8Graph.beside(checkpoint), checkpoint_sha256="0" * 64, temperature=1.0).save(graph)
     with pytest.raises(CheckpointError, match="was quantized from other weights than"):
         AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="openvino-int8")
+    # auto does not fail on a stale graph: it serves the CPU kind's float engine (and logs why)
+    assert AgeEstimator.from_checkpoint(checkpoint, device="cpu").engine == AUTO_ON_CPU[cpu_info().kind]
+
+
+def test_auto_takes_an_int8_graph_only_on_cpu_kinds_where_it_measured_faster(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.safetensors"
+    network = Network(read_metadata(CHECKPOINT), path=checkpoint)
+    assert not any(int8_first("auto", network, "cpu", cpu) for cpu in KINDS.values())  # no graph yet
+    Int8Graph.beside(checkpoint).write_text("<net/>")
+    for kind, cpu in KINDS.items():
+        assert int8_first("auto", network, "cpu", cpu) == (kind in AUTO_INT8_ON_CPU)
+        assert not int8_first("openvino-bf16", network, "cpu", cpu) and not int8_first(
+            "auto", network, "cuda", cpu
+        )
