@@ -317,14 +317,17 @@ class Trainer:
 
     def _log_start(self) -> None:
         if self.info.main:
+            cpu = cpu_info().describe()
             log.info(
-                "device %s, world %d, train %d, val %d, input %d px, %s",
+                "device %s, world %d, train %d, val %d, input %d px, %s; CPU %s (kind %s)",
                 self.device,
                 self.info.world,
                 len(self.train_set),
                 len(self.val_set),
                 self.mcfg.input_size,
                 "bf16 autocast" if self.bf16 else "fp32",
+                cpu["model"],
+                cpu["kind"],
             )
 
     def _build_model(self) -> None:
