@@ -31,9 +31,7 @@ KINDS = {
     "avx2": CpuInfo("AMD EPYC (Zen 3)", frozenset({"avx2", "fma"})),
     "avx512": CpuInfo("AVX-512 without bf16", frozenset({"avx2", "avx512f", "avx512_vnni"})),
     "avx512-bf16": CpuInfo("AMD EPYC (Zen 4)", frozenset({"avx2", "avx512f", "avx512_bf16"})),
-    "amx": CpuInfo(
-        "Intel Xeon with AMX", frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"})
-    ),
+    "amx": CpuInfo("Intel Xeon with AMX", frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"})),
 }
 
 
