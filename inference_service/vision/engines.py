@@ -57,7 +57,7 @@ class Engine(ABC):
     """Logits for a batch of normalised crops, in one runtime and precision."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]  # one line for `GET /model` and the docs
+    summary: ClassVar[str]  # one line for the docs
     devices: ClassVar[tuple[str, ...]] = ("cpu",)  # device types it runs on
     loads_torch: ClassVar[bool] = False
 
@@ -77,9 +77,6 @@ class Engine(ABC):
     def model_config(self, config: ModelConfig) -> ModelConfig:
         """The checkpoint's config as this engine's logits need it (an int8 graph has its own temperature)."""
         return config
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "summary": self.summary}
 
 
 class TorchEngine(Engine):
@@ -186,7 +183,6 @@ class OpenVinoEngine(Engine):
             config["INFERENCE_NUM_THREADS"] = threads
         core = ov.Core()
         compiled = core.compile_model(self.graph(core, network), "CPU", config)
-        self.runs_in = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.request = compiled.create_infer_request()
         self.lock = threading.Lock()  # one infer request: callers from several threads take turns
 
@@ -196,9 +192,6 @@ class OpenVinoEngine(Engine):
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         with self.lock:
             return self.request.infer({0: np.ascontiguousarray(inputs)})[0]  # a copy: the buffer is reused
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "runs_in": self.runs_in}
 
 
 class OpenVinoBf16Engine(OpenVinoEngine):
