@@ -22,6 +22,7 @@ import torch
 
 from inference_service.vision.checkpoint import load_checkpoint
 from inference_service.vision.engines import Int8Graph, file_sha256
+from inference_service.vision.estimator import flip_averaged
 from inference_service.vision.graph_export import export_onnx
 from inference_service.vision.model_config import ModelConfig, decode_output, preprocess
 
@@ -33,12 +34,9 @@ log = logging.getLogger("training")
 
 def _flip_averaged_logits(compiled: Any, inputs: np.ndarray, batch: int = 32) -> np.ndarray:
     """The service's arithmetic (both views in one batch, logits averaged) on a compiled OpenVINO model."""
-    request, out = compiled.create_infer_request(), []
-    for start in range(0, len(inputs), batch):
-        views = inputs[start : start + batch]
-        logits = request.infer({0: np.ascontiguousarray(np.concatenate([views, views[..., ::-1]]))})[0]
-        out.append((logits[: len(views)] + logits[len(views) :]) / 2)
-    return np.concatenate(out)
+    request = compiled.create_infer_request()
+    run = lambda views: request.infer({0: views})[0]  # noqa: E731
+    return np.concatenate([flip_averaged(run, inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
 
 
 def _inputs(prepared: str, split: str, cfg: ModelConfig, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,10 @@
 """How the age network runs: one small class per engine behind one interface, kept in one table.
 
 Every engine turns a normalised float32 N x 3 x S x S batch into logits for the same weights;
-they differ in runtime and arithmetic. `ENGINES` feeds the settings' allowed values, `auto`,
-`GET /model` and the docs' engine table, so a new engine is one class plus one entry here.
+they differ in runtime and arithmetic. `ENGINES` feeds the settings' allowed values, `auto`
+(and the pytest header) and the docs' engine table, so a new engine is one class plus one entry here.
 Only the torch engines import torch; the graph engines compile an ONNX export (made in a
-short-lived child process, `graph_export`) or the int8 graph the checkpoint carries, so a
+short-lived child process, `graph_export`) or the int8 graph beside the checkpoint, so a
 service on them never loads torch.
 """
 

@@ -7,6 +7,7 @@ NumPy and always come from the checkpoint; the engine (`engines.py`) only turns 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,13 @@ from .model_config import AgeOutput, ModelConfig, decode_output, preprocess
 
 if TYPE_CHECKING:
     import torch
+
+
+def flip_averaged(logits: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray) -> np.ndarray:
+    """Logits averaged over each input and its mirror image, both views in one call (a fuller batch)."""
+    count = len(inputs)
+    both = logits(np.ascontiguousarray(np.concatenate([inputs, inputs[..., ::-1]])))
+    return (both[:count] + both[count:]) / 2
 
 
 class AgeEstimator:
@@ -89,13 +97,7 @@ class AgeEstimator:
         out = []
         for start in range(0, len(crops), self.batch_size):
             inputs = preprocess(crops[start : start + self.batch_size], self.metadata.model)
-            count = len(inputs)
-            if self.flip:
-                # Both views in one forward pass: one call, a fuller batch.
-                logits = self.runner.logits(np.concatenate([inputs, inputs[..., ::-1]]))
-                logits = (logits[:count] + logits[count:]) / 2
-            else:
-                logits = self.runner.logits(inputs)
+            logits = flip_averaged(self.runner.logits, inputs) if self.flip else self.runner.logits(inputs)
             out.append(np.asarray(logits, dtype=np.float32))
         if not out:
             cfg = self.metadata.model
