@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Retrain the shipped age model on one GPU machine, in one command.
+# Train an age model on one GPU machine, in one command (by default the from-random recipe
+# training/configs/archive/gpu-default.toml, which has never run; the shipped model is the CPU lineage
+# in training/configs/shipped/).
 #
 #   scripts/gpu_retrain.sh PACKED_DIR OUT_DIR [section.key=value ...]
 #
@@ -8,7 +10,7 @@
 # best.safetensors.partNN + parts.json (join with `python -m training join-file`)
 # and run-files.tar.gz (resolved config, metrics, history, log, plots, test-split
 # evaluation). Extra arguments override the config, e.g. optim.epochs=60.
-# Environment: PYTHON (default python3), CONFIG (default training/configs/gpu-default.toml),
+# Environment: PYTHON (default python3), CONFIG (default training/configs/archive/gpu-default.toml),
 # WORK (scratch folder, default /tmp/age-retrain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ PACKED=$1
 OUT=$2
 shift 2
 PY=${PYTHON:-python3}
-CONFIG=${CONFIG:-training/configs/gpu-default.toml}
+CONFIG=${CONFIG:-training/configs/archive/gpu-default.toml}
 WORK=${WORK:-/tmp/age-retrain}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 

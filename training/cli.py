@@ -189,6 +189,29 @@ def _join_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lineage(args: argparse.Namespace) -> int:
+    from . import lineage
+
+    if args.digest:
+        print(lineage.weights_sha256(args.digest))
+        return 0
+    # Only the shipped folder as it is has a recorded config and checkpoint to compare with by default.
+    shipped = not args.then and Path(args.folder).resolve() == lineage.SHIPPED
+    recorded = Path(args.recorded) if args.recorded else lineage.SHIPPED_CONFIG if shipped else None
+    checkpoint = Path(args.checkpoint) if args.checkpoint else lineage.SHIPPED_CHECKPOINT if shipped else None
+    found, problems = lineage.dry_run(
+        Path(args.folder), tuple(Path(p) for p in args.then), recorded, checkpoint
+    )
+    print("\n".join(lineage.describe(found)))
+    for stage in found.stages:
+        print(f"python -m training train --config {stage.path}")
+    compared = [f"config {recorded}"] * bool(recorded) + [f"weights {checkpoint}"] * bool(checkpoint)
+    print(
+        "\n".join(problems) or "the stages chain" + "".join(f"; the last one matches {c}" for c in compared)
+    )
+    return 1 if problems else 0
+
+
 def _thresholds(text: str) -> list[int]:
     from inference_service.vision.age_checks import parse_thresholds
 
@@ -329,6 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("parts", help="folder holding the parts and parts.json")
     cmd.add_argument("--out", required=True)
     cmd.set_defaults(handler=_join_file)
+
+    cmd = commands.add_parser(
+        "lineage",
+        help="dry run of the shipped model's stages: each starts from the one before; the last is shipped",
+    )
+    cmd.add_argument("--folder", default="training/configs/shipped", help="the stages, NN-<name>.toml")
+    cmd.add_argument("--then", nargs="*", default=[], help="candidate stages to walk after them")
+    cmd.add_argument(
+        "--recorded", help="resolved config the last stage must equal (default: the shipped one)"
+    )
+    cmd.add_argument("--checkpoint", help="checkpoint the last stage's weights_sha256 must match")
+    cmd.add_argument("--digest", metavar="CHECKPOINT", help="only print a checkpoint's weights sha256")
+    cmd.set_defaults(handler=_lineage)
     return parser
 
 

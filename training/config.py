@@ -165,6 +165,11 @@ def _apply(section: Any, values: dict[str, Any], where: str) -> None:
             )
 
 
+# Tables a config file may hold that record rather than set: [lineage] (a shipped stage's output and its
+# sha256, training/lineage.py). Training skips them.
+RECORD_SECTIONS = ("lineage",)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Defaults, then the TOML file, then `section.key=value` overrides, in that order."""
     config = TrainConfig()
@@ -172,6 +177,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
         for section, values in data.items():
+            if section in RECORD_SECTIONS:
+                continue
             if section not in {f.name for f in fields(config)}:
                 raise ValueError(f"unknown config section [{section}] in {path}")
             _apply(getattr(config, section), values, section)

@@ -24,7 +24,11 @@ COMMANDS = (
 )
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "training" / "configs").glob("*.toml")), ids=lambda p: p.name)
+# shipped/, teachers/, candidates/ and archive/
+CONFIGS = sorted((REPO / "training" / "configs").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load_and_round_trip(path: Path) -> None:
     config = load_config(path)
     assert config.model.head in ("bins", "l1", "mse") and config.optim.epochs > 0
@@ -33,7 +37,7 @@ def test_shipped_configs_load_and_round_trip(path: Path) -> None:
 
 def test_overrides_are_typed_and_checked() -> None:
     config = load_config(
-        REPO / "training/configs/gpu-default.toml",
+        REPO / "training/configs/archive/gpu-default.toml",
         ["optim.epochs=3", "augment.flip=false", "optim.lr=5e-4", "data.prepared=/x"],
     )
     assert config.optim.epochs == 3 and config.augment.flip is False and config.optim.lr == 5e-4
