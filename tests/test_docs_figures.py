@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 CARD = json.loads((REPO / "models" / "model-card.json").read_text())
 META = read_metadata(REPO / "models" / "age-resnet50.safetensors")
 TEST: dict[str, Any] = META.metrics["test"]
+CALIBRATION: dict[str, Any] = META.metrics["calibration"]
 README = (REPO / "README.md").read_text()
 MODEL_CARD = (REPO / "docs" / "model-card.md").read_text()
 AGE_CHECKS = (REPO / "docs" / "age-checks.md").read_text()
@@ -105,7 +106,7 @@ MODEL_CARD_QUOTES: list[Quote] = [
     (
         "temperature",
         r"temperature ({N}) fitted on the validation split",
-        lambda: (f"{META.metrics['calibration']['temperature']:.3f}",),
+        lambda: (f"{CALIBRATION['temperature']:.3f}",),
     ),
     (
         "300-chip MAE",
@@ -114,6 +115,12 @@ MODEL_CARD_QUOTES: list[Quote] = [
     ),
 ]
 AGE_CHECKS_QUOTES: list[Quote] = [
+    ("temperature", r"fitted\s+temperature is ({N})", lambda: (f"{CALIBRATION['temperature']:.3f}",)),
+    (
+        "validation coverage",
+        r"held ({N} %) of faces before and\s+({N} %) after",
+        lambda: tuple(percent(CALIBRATION[when]["interval_coverage"]) for when in ("before", "after")),
+    ),
     ("test faces", r"On the ({N}) faces of our own UTKFace test split", lambda: (f"{TEST['n']:,}",)),
     ("18+ false accept", r"at 18\+: ({N} %)\)", lambda: (percent(check(18)["false_accept_rate"]),)),
     (
