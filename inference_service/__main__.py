@@ -15,7 +15,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from .inference import PipelineFactory, build_pipeline
+from .inference import PipelineFactory, pipeline_from_settings
 from .logging_setup import configure_logging
 from .settings import ENV_PREFIX, Settings, SettingsError
 
@@ -56,12 +56,13 @@ def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None
 
     try:
         device = resolve_device(settings.device)
-        read_metadata(settings.model_path)
+        read_metadata(settings.age_model.path)
     except (CheckpointError, RuntimeError, ValueError) as exc:
         return _fail(str(exc), EXIT_STARTUP)
     log.info(
         "device %s (setting %r)", device, settings.device, extra={"event": "device", "device": str(device)}
     )
+    settings = settings.model_copy(update={"device": device})  # resolved once: the models load on it
 
     from .app import create_app
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, pipeline_factory=pipeline_factory or build_pipeline, on_fatal=on_fatal)
+    app = create_app(settings, pipeline_factory=pipeline_factory or pipeline_from_settings, on_fatal=on_fatal)
     config = uvicorn.Config(
         app,
         host=settings.host,

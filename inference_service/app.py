@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from .api.errors import error_response, fill_examples, install_error_handlers
 from .api.routes import router
-from .inference import ModelRuntime, PipelineFactory, build_pipeline
+from .inference import ModelRuntime, PipelineFactory, pipeline_from_settings
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .middleware import ApiKeyMiddleware, RequestContextMiddleware
 from .settings import Settings
@@ -45,7 +45,7 @@ def _terminate_self(reason: str) -> None:
 
 def create_app(
     settings: Settings,
-    pipeline_factory: PipelineFactory = build_pipeline,
+    pipeline_factory: PipelineFactory = pipeline_from_settings,
     on_fatal: Callable[[str], None] = _terminate_self,
 ) -> FastAPI:
     """The application. `pipeline_factory` builds the models (tests may wrap the real one)."""

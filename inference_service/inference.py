@@ -9,7 +9,6 @@ and the process is asked to exit with a non-zero status.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,11 +18,9 @@ from typing import Any
 import numpy as np
 
 from .settings import Settings
-from .vision import pipeline as vision_pipeline
 from .vision.age_checks import check_thresholds
 from .vision.checkpoint import CheckpointMetadata
-from .vision.devices import resolve_device
-from .vision.pipeline import FacePipeline
+from .vision.pipeline import FacePipeline, build_pipeline
 from .worker import InferenceWorker, RequestGate
 
 log = logging.getLogger(__name__)
@@ -31,14 +28,9 @@ log = logging.getLogger(__name__)
 PipelineFactory = Callable[[Settings], FacePipeline]
 
 
-def build_pipeline(settings: Settings) -> FacePipeline:
-    """The detector and the age model, configured from the settings and the checkpoint."""
-    pipeline = vision_pipeline.build_pipeline(settings.pipeline_options())
-    if settings.torch_threads and "torch" in sys.modules:  # only the torch engines load it
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
-    return pipeline
+def pipeline_from_settings(settings: Settings) -> FacePipeline:
+    """The detector and the age model, from the settings' sections as they are."""
+    return build_pipeline(settings.device, settings.detector, settings.age_model)
 
 
 def warm_up(pipeline: FacePipeline) -> None:
@@ -54,7 +46,7 @@ class ModelRuntime:
 
     settings: Settings
     gate: RequestGate
-    factory: PipelineFactory = build_pipeline
+    factory: PipelineFactory = pipeline_from_settings
     on_fatal: Callable[[str], None] = lambda reason: None
     state: str = "loading"  # loading | ready | failed
     error: str | None = None
@@ -89,8 +81,6 @@ class ModelRuntime:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
-            requested = self.settings.device
-            resolved = str(resolve_device(requested))
             pipeline = self.factory(self.settings)
             check_thresholds(self.settings.age_thresholds, pipeline.metadata.model)  # refuse at start-up
             warm_up(pipeline)
@@ -99,7 +89,7 @@ class ModelRuntime:
             log.error("startup failed: %s", self.error, extra={"event": "startup_failed"})
             self.on_fatal(self.error)
             return
-        self.pipeline, self.device = pipeline, resolved
+        self.pipeline, self.device = pipeline, str(pipeline.estimator.device)
         self.worker = InferenceWorker(pipeline)
         self.worker.start()
         self.load_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -107,9 +97,9 @@ class ModelRuntime:
         meta = pipeline.metadata
         log.info(
             "models loaded and warm on %s (device setting %r)",
-            resolved,
-            requested,
-            extra={"event": "ready", "device": resolved, "model": meta.name, "version": meta.version},
+            self.device,
+            self.settings.device,
+            extra={"event": "ready", "device": self.device, "model": meta.name, "version": meta.version},
         )
 
     def stop(self) -> None:

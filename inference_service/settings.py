@@ -1,8 +1,9 @@
 """The service's configuration: one pydantic-settings class.
 
 Values come from, highest priority first: keyword arguments (the command-line
-flags), environment variables named `AGE_<KEY>` (e.g. `AGE_PORT=9000`), the
-`[service]` table of the TOML file `service.cfg`, and the defaults below.
+flags), environment variables named `AGE_<KEY>` (e.g. `AGE_PORT=9000`; a key of a
+section as `AGE_<SECTION>__<KEY>`, e.g. `AGE_DETECTOR__MAX_FACES=20`), the `[service]`
+table of the TOML file `service.cfg` (sections as `[service.detector]`), and the defaults.
 Relative paths in the config file are resolved against the file's directory, so
 the service starts the same from any working directory.
 """
@@ -14,23 +15,35 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .vision.devices import normalise_device_name
-from .vision.engines import ENGINE_NAMES
-
-if TYPE_CHECKING:
-    from .vision.pipeline import PipelineOptions
+from .vision.options import AgeModelOptions, DetectorOptions
 
 ENV_PREFIX = "AGE_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"  # path of the config file, when --config is not given
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "service.cfg"
 SECTION = "service"
-_PATH_KEYS = ("model_path", "frontend_dir")
+
+# Keys that moved into the model sections: a config file still using them is told where they went.
+_MOVED = {
+    "model_path": "[service.age_model] path",
+    "age_engine": "[service.age_model] engine",
+    "age_threads": "[service.age_model] threads",
+    "torch_threads": "[service.age_model] torch_threads",
+    "batch_size": "[service.age_model] batch_size",
+    "flip": "[service.age_model] flip",
+    "detector_score_threshold": "[service.detector] score_threshold",
+    "detector_nms_threshold": "[service.detector] nms_threshold",
+    "detector_max_side": "[service.detector] max_side",
+    "detector_min_face": "[service.detector] min_face",
+    "detector_threads": "[service.detector] threads",
+    "max_faces": "[service.detector] max_faces",
+}
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -64,18 +77,28 @@ class _ServiceCfgSource(PydanticBaseSettingsSource):
             raise SettingsError(f"config file {self.path}: [{SECTION}] must be a table")
         unknown = sorted(set(table) - set(self.settings_cls.model_fields))
         if unknown:
-            raise SettingsError(f"config file {self.path}: unknown keys {unknown}")
-        values = dict(table)
-        for key in _PATH_KEYS:
-            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
-                values[key] = str((self.path.parent / values[key]).resolve())
+            moved = [f"{key} is now {_MOVED[key]}" for key in unknown if key in _MOVED]
+            hint = f" ({'; '.join(moved)})" if moved else ""
+            raise SettingsError(f"config file {self.path}: unknown keys {unknown}{hint}")
+        values = self._beside_file(dict(table), "frontend_dir")
+        if isinstance(values.get("age_model"), dict):
+            values["age_model"] = self._beside_file(dict(values["age_model"]), "path")
+        return values
+
+    def _beside_file(self, values: dict[str, Any], key: str) -> dict[str, Any]:
+        """A relative path in the file means relative to the file's folder."""
+        if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+            assert self.path is not None
+            values[key] = str((self.path.parent / values[key]).resolve())
         return values
 
 
 class Settings(BaseSettings):
     """Every knob of the service; see service.cfg and docs/configuration.md for what each one does."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
 
     # Where and how to run.
     host: str = "127.0.0.1"
@@ -83,27 +106,15 @@ class Settings(BaseSettings):
     device: str = "auto"
     log_level: str = "info"
 
-    # The age model.
-    model_path: Path = Path("models/age-resnet50.safetensors")
-    batch_size: int = Field(32, ge=1, le=1024)
-    flip: bool = True
-    torch_threads: int = Field(0, ge=0, le=256)
-    age_engine: Literal[ENGINE_NAMES] = "auto"  # auto or a name in vision.engines.ENGINES
-    # ONNX Runtime or OpenVINO threads of the age model; 0 = all cores
-    age_threads: int = Field(0, ge=0, le=256)
+    # The two models: sections of their own (`[service.age_model]`, `[service.detector]`), passed
+    # down to the pipeline as they are; their fields and defaults live in vision/options.py.
+    age_model: AgeModelOptions = Field(default_factory=AgeModelOptions)
+    detector: DetectorOptions = Field(default_factory=DetectorOptions)
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 
     # Age checks: P(age >= T) per face for these thresholds when a request names none (empty: no checks).
     age_thresholds: Annotated[list[int], NoDecode] = Field(default_factory=list)
     check_confidence: float = Field(0.9, gt=0.5, lt=1.0)  # verdict over/under at this P, else uncertain
-
-    # The face detector.
-    detector_score_threshold: float = Field(0.9, gt=0.0, lt=1.0)
-    detector_nms_threshold: float = Field(0.4, gt=0.0, le=1.0)
-    detector_max_side: int = Field(1024, ge=64, le=8192)
-    detector_min_face: float = Field(0.0, ge=0.0)
-    detector_threads: int = Field(0, ge=0, le=256)
-    max_faces: int = Field(100, ge=1, le=10_000)
 
     # Limits on what a request may carry and on work in flight.
     max_upload_bytes: int = Field(15 * 1024 * 1024, ge=1024)
@@ -176,36 +187,28 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ServiceCfgSource(settings_cls, _config_file.get()))
 
-    def pipeline_options(self, **overrides: Any) -> PipelineOptions:
-        """What the face pipeline needs from these settings (the CLI's flags may override some)."""
-        from .vision.pipeline import PipelineOptions
-
-        values = {
-            "model_path": self.model_path,
-            "device": self.device,
-            "flip": self.flip,
-            "batch_size": self.batch_size,
-            "engine": self.age_engine,
-            "engine_threads": self.age_threads,
-            "detector_score_threshold": self.detector_score_threshold,
-            "detector_nms_threshold": self.detector_nms_threshold,
-            "detector_max_side": self.detector_max_side,
-            "detector_min_face": self.detector_min_face,
-            "detector_threads": self.detector_threads,
-            "max_faces": self.max_faces,
-        }
-        return PipelineOptions(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
-
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
         """Settings from `config_file` (else $AGE_CONFIG, else ./service.cfg beside the package).
 
-        `overrides` (the command-line flags) win over everything; None values are ignored.
+        `overrides` (the command-line flags) win over everything; None values are ignored, and a
+        section's overrides are a dict of its fields (`detector={"score_threshold": 0.5}`).
         """
         chosen = config_file or os.environ.get(CONFIG_ENV)
         path = Path(chosen) if chosen else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
         token = _config_file.set(path.resolve() if path else None)
         try:
-            return cls(**{key: value for key, value in overrides.items() if value is not None})
+            return cls(**_given(overrides))
         finally:
             _config_file.reset(token)
+
+
+def _given(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides without None values, inside sections too (a section left empty is dropped)."""
+    given = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            value = _given(value) or None
+        if value is not None:
+            given[key] = value
+    return given

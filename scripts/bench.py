@@ -76,11 +76,12 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
     from inference_service.vision.detector import RetinaFaceDetector
     from inference_service.vision.devices import resolve_device
     from inference_service.vision.model_config import decode_output, preprocess
+    from inference_service.vision.options import DetectorOptions
 
     torch_device = resolve_device(device)
     model, metadata = load_checkpoint(checkpoint, torch_device)  # fp32, contiguous, eager
     cfg = metadata.model
-    detector = RetinaFaceDetector(max_side=100_000)  # never shrinks: full resolution
+    detector = RetinaFaceDetector(DetectorOptions(max_side=8192))  # never shrinks the bench's photos
     lock = threading.Lock()  # one image at a time, like the service's single inference thread
 
     def age_of(crop: np.ndarray) -> tuple[float, list[float] | None]:
@@ -117,7 +118,8 @@ def serve_baseline(port: int, device: str, checkpoint: str) -> None:
 
 def write_service_config(path: Path, extra_file: str | None, settings: str) -> Path:
     """The service config a measurement runs: `settings` (TOML lines) first in the [service] table,
-    then whatever the user's --config file adds."""
+    then whatever the user's --config file adds (which therefore must not set the same keys: a
+    `[service.age_model]` table there clashes with the `age_model.path` set here)."""
     extra = Path(extra_file).read_text() if extra_file else "[service]\n"
     if "[service]" not in extra:
         extra = "[service]\n" + extra
@@ -302,9 +304,9 @@ def age_network_rate(config: Path, rounds: int) -> tuple[float, str]:
     from inference_service.settings import Settings
     from inference_service.vision.pipeline import build_estimator
 
-    options = Settings.load(config).pipeline_options()
-    estimator = build_estimator(options)
-    return _rate(estimator, options.batch_size, rounds), estimator.engine
+    settings = Settings.load(config)
+    estimator = build_estimator(settings.age_model, settings.device)
+    return _rate(estimator, settings.age_model.batch_size, rounds), estimator.engine
 
 
 def baseline_network_rate(device: str, checkpoint: str, rounds: int) -> float:
@@ -470,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp) / "bench.cfg",
             args.config,
             f"device = {json.dumps(args.device)}\n"
-            f"model_path = {json.dumps(str(Path(args.checkpoint).resolve()))}\n"
+            f"age_model.path = {json.dumps(str(Path(args.checkpoint).resolve()))}\n"
             f'log_level = "warning"\nmax_pending = {4 * max(CLIENTS)}\n',
         )
         print(f"service on :{port} ({args.device})", flush=True)

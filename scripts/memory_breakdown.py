@@ -55,13 +55,13 @@ def steps(config: str, photo: str) -> None:
     from inference_service.vision.decode import decode_image
     from inference_service.vision.pipeline import FacePipeline, build_detector, build_estimator
 
-    options = Settings.load(config).pipeline_options()
+    settings = Settings.load(config)
     report("+ the service's modules (FastAPI, pydantic, OpenCV)")
-    detector = build_detector(options)
+    detector = build_detector(settings.detector)
     report("+ detector (RetinaFace)")
-    estimator = build_estimator(options)
+    estimator = build_estimator(settings.age_model, settings.device)
     report(f"+ age model ({estimator.engine})")
-    pipeline = FacePipeline(detector, estimator, max_faces=options.max_faces)
+    pipeline = FacePipeline(detector, estimator, max_faces=settings.detector.max_faces)
     decoded = decode_image(Path(photo).read_bytes())
     for _ in range(3):
         faces = pipeline(decoded).faces

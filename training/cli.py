@@ -131,13 +131,19 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from inference_service.settings import Settings
+    from inference_service.vision.age_checks import parse_thresholds
 
     from .predict import predict_photos, to_csv, to_json
 
     # The service's own pipeline: its config file (default: the shipped service.cfg), flags on top.
-    settings = Settings.load(args.config, model_path=args.checkpoint, device=args.device)
-    options = settings.pipeline_options(detector_score_threshold=args.score_threshold)
-    records = predict_photos(options, args.paths)
+    settings = Settings.load(
+        args.config,
+        device=args.device,
+        age_model={"path": args.checkpoint},
+        detector={"score_threshold": args.score_threshold},
+    )
+    thresholds = None if args.thresholds is None else parse_thresholds(args.thresholds)
+    records = predict_photos(settings, args.paths, thresholds)
     text = to_json(records) if args.format == "json" else to_csv(records)
     if args.out:
         Path(args.out).write_text(text)
@@ -312,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--config", help="service config whose pipeline to run (default: the shipped service.cfg)"
     )
-    cmd.add_argument("--checkpoint", help="age model (default: the config's model_path)")
+    cmd.add_argument("--checkpoint", help="age model (default: the config's age_model.path)")
     cmd.add_argument("paths", nargs="+", help="image files or folders")
+    cmd.add_argument(
+        "--thresholds", help="age checks, e.g. 13,18 (default: the config's age_thresholds; '' = none)"
+    )
     cmd.add_argument("--format", choices=("csv", "json"), default="csv")
     cmd.add_argument("--out", help="write here instead of standard output")
     cmd.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's)")

@@ -60,9 +60,12 @@ def evaluate_photos(
     checks: list[int] | None = None,
 ) -> dict:
     """Detect, align (the checkpoint's template and size) and age the labelled face of every photo."""
-    settings = Settings.load(model_path=checkpoint, device=device, flip=flip, batch_size=64)
-    options = settings.pipeline_options(detector_score_threshold=score_threshold)
-    estimator, detector = build_estimator(options), build_detector(options)
+    settings = Settings.load(
+        age_model={"path": checkpoint, "flip": flip, "batch_size": 64},
+        detector={"score_threshold": score_threshold},
+    )
+    estimator = build_estimator(settings.age_model, device)
+    detector = build_detector(settings.detector)
     crops, ages, names, no_face = [], [], [], []
     for sample in samples:
         try:

@@ -55,10 +55,8 @@ def labelled_photo_detector(score_threshold: float, threads: int = 0) -> RetinaF
     """The service's detector (its settings), at the lower threshold labelled datasets need."""
     from inference_service.settings import Settings
 
-    options = Settings.load().pipeline_options(
-        detector_score_threshold=score_threshold, detector_threads=threads
-    )
-    return build_detector(options)
+    settings = Settings.load(detector={"score_threshold": score_threshold, "threads": threads})
+    return build_detector(settings.detector)
 
 
 def pick_face(detections: list[Detection], width: int, height: int) -> Detection | None:

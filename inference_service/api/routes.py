@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..answers import AgeCheckRequest, answer
 from ..inference import ModelRuntime
 from ..settings import Settings
-from ..vision.age_checks import age_checks
 from ..vision.decode import ImageError, decode_image
-from ..vision.pipeline import Prediction
 from ..worker import InferenceFailed, NotReady
 from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, status_of
@@ -41,45 +39,6 @@ def _multipart_body(field: str, many: bool) -> dict[str, Any]:
     }
 
 
-def _clip(value: float, high: int) -> float:
-    return round(min(max(value, 0.0), float(high)), 1)
-
-
-def _response(
-    prediction: Prediction, width: int, height: int, runtime: ModelRuntime, checks: _Checks
-) -> dict[str, Any]:
-    faces = []
-    for face in prediction.faces:
-        x1, y1, x2, y2 = face.box
-        item: dict[str, Any] = {
-            "box": [_clip(x1, width), _clip(y1, height), _clip(x2, width), _clip(y2, height)],
-            "score": face.score,
-            "landmarks": face.landmarks,
-            "age": face.age,
-        }
-        if face.age_interval is not None:
-            item["age_interval"] = face.age_interval
-        if checks.thresholds and face.distribution is not None:
-            item["age_checks"] = age_checks(
-                face.distribution, checks.thresholds, checks.confidence, runtime.metadata.model
-            )
-        faces.append(item)
-    meta = runtime.metadata
-    return {
-        "faces": faces,
-        "truncated": prediction.truncated,
-        "image": {"width": width, "height": height},
-        "model": {"name": meta.name, "version": meta.version},
-        "device": runtime.device,
-    }
-
-
-@dataclass(frozen=True)
-class _Checks:
-    thresholds: list[int]
-    confidence: float
-
-
 async def _predict_one(
     upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings, thresholds: list[int]
 ) -> dict[str, Any]:
@@ -98,14 +57,10 @@ async def _predict_one(
     decoded_at = time.perf_counter()
     assert runtime.worker is not None
     prediction, queued_ms = await runtime.worker.predict(decoded)
-    checks = _Checks(thresholds, settings.check_confidence)
-    body = _response(prediction, decoded.width, decoded.height, runtime, checks)
-    body["timings_ms"] = {
-        "decode": round((decoded_at - started) * 1000, 1),
-        "queue": queued_ms,
-        **prediction.timings_ms,
-        "total": round((time.perf_counter() - started) * 1000, 1),
-    }
+    checks = AgeCheckRequest(tuple(thresholds), settings.check_confidence)
+    before = {"decode": round((decoded_at - started) * 1000, 1), "queue": queued_ms}
+    body = answer(prediction, decoded.width, decoded.height, runtime.metadata, runtime.device, checks, before)
+    body["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
     if request.app.state.metrics is not None:
         request.app.state.metrics.observe_prediction(body)
     return body
@@ -210,17 +165,6 @@ async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
     summary="The model card: the checkpoint's metadata and metrics",
     responses=documented(401, 503),
 )
-async def model_card(runtime: ReadyRuntimeDep, settings: SettingsDep) -> dict[str, Any]:
-    card = runtime.metadata.to_dict()
-    card["device"] = runtime.device
-    card["engine"] = runtime.engine
-    detector = runtime.pipeline.detector if runtime.pipeline else None
-    card["detector"] = {
-        "name": getattr(detector, "name", "unknown"),
-        "score_threshold": settings.detector_score_threshold,
-        "nms_threshold": settings.detector_nms_threshold,
-        "max_side": settings.detector_max_side,
-        "min_face": settings.detector_min_face,
-        "max_faces": settings.max_faces,
-    }
-    return card
+async def model_card(runtime: ReadyRuntimeDep) -> dict[str, Any]:
+    assert runtime.pipeline is not None
+    return {**runtime.pipeline.estimator.describe(), "detector": runtime.pipeline.detector.describe()}

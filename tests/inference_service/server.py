@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,18 +21,23 @@ DLIB = PHOTOS / "dlib_examples"
 UTKFACE = SHARED / "data" / "utkface"
 
 
+def _toml_line(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return f"{key} = {'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        return f"{key} = {value}"
+    if isinstance(value, list):
+        return f"{key} = {json.dumps([str(v) for v in value])}"
+    return f"{key} = {json.dumps(str(value))}"
+
+
 def write_config(path: Path, **values: object) -> Path:
-    """A TOML service.cfg with a [service] table."""
+    """A TOML service.cfg: a [service] table, and a dict value as its section (detector={...})."""
     lines = ["[service]"]
-    for key, value in values.items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, (int, float)):
-            lines.append(f"{key} = {value}")
-        elif isinstance(value, list):
-            lines.append(f"{key} = [{', '.join(repr(str(v)).replace(chr(39), chr(34)) for v in value)}]")
-        else:
-            lines.append(f'{key} = "{value}"')
+    sections = {key: value for key, value in values.items() if isinstance(value, dict)}
+    lines += [_toml_line(key, value) for key, value in values.items() if key not in sections]
+    for name, section in sections.items():
+        lines += [f"[service.{name}]", *(_toml_line(key, value) for key, value in section.items())]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -91,9 +91,13 @@ def l1_and_defaults_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     cfg = ModelConfig(head="l1", input_size=32)
     l1 = save_checkpoint(tmp / "l1.safetensors", build_model(cfg), CheckpointMetadata(model=cfg))
     servers = [
-        ServerProcess.service(write_config(tmp / "l1.cfg", device="cpu", model_path=str(l1)), tmp / "l1.log"),
         ServerProcess.service(
-            write_config(tmp / "d.cfg", device="cpu", model_path=str(CHECKPOINT), check_confidence=0.8),
+            write_config(tmp / "l1.cfg", device="cpu", age_model={"path": str(l1)}), tmp / "l1.log"
+        ),
+        ServerProcess.service(
+            write_config(
+                tmp / "d.cfg", device="cpu", age_model={"path": str(CHECKPOINT)}, check_confidence=0.8
+            ),
             tmp / "d.log",
             env={"AGE_AGE_THRESHOLDS": "21,18"},
         ),

@@ -11,6 +11,7 @@ import pytest
 from inference_service.vision.align import PAD_VALUE, UTKFACE_TEMPLATE, align_face, similarity_transform
 from inference_service.vision.decode import read_image_file
 from inference_service.vision.detector import RetinaFaceDetector
+from inference_service.vision.options import DetectorOptions
 from training.template import symmetrise
 
 from .server import PHOTOS, UTKFACE
@@ -109,7 +110,7 @@ def test_template_is_mirror_symmetric() -> None:
 
 @pytest.fixture(scope="module")
 def detector() -> RetinaFaceDetector:
-    return RetinaFaceDetector(score_threshold=0.5)
+    return RetinaFaceDetector(DetectorOptions(score_threshold=0.5))
 
 
 @pytest.mark.parametrize("source", ["portrait", "chip"])

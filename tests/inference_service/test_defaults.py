@@ -1,4 +1,5 @@
-"""Defaults live in the settings class; service.cfg and docs/configuration.md are copies that must agree."""
+"""Defaults live in the settings class and its sections (vision/options.py); service.cfg and
+docs/configuration.md are copies that must agree."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from inference_service.settings import Settings
 
@@ -16,23 +18,44 @@ DOCS = (REPO / "docs" / "configuration.md").read_text()
 OPTIONAL = {"api_key"}  # unset by default: service.cfg shows it commented out
 
 
+def _keys() -> dict[str, object]:
+    """Every key as service.cfg and the page name it (`port`, `detector.max_side`) with its default."""
+    keys: dict[str, object] = {}
+    for name, field in Settings.model_fields.items():
+        value = field.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            keys.update({f"{name}.{key}": getattr(value, key) for key in type(value).model_fields})
+        else:
+            keys[name] = value
+    return {name: str(value) if isinstance(value, Path) else value for name, value in keys.items()}
+
+
+KEYS = _keys()
+
+
 def default(name: str) -> object:
-    value = Settings.model_fields[name].get_default(call_default_factory=True)
-    return str(value) if isinstance(value, Path) else value
+    return KEYS[name]
 
 
-@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def shipped(name: str) -> dict:
+    """The service.cfg table that holds `name`, and the key's name inside it."""
+    section, _, key = name.rpartition(".")
+    return (SHIPPED[section] if section else SHIPPED), key
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
 def test_service_cfg_sets_every_key_to_the_class_default(name: str) -> None:
     if name in OPTIONAL:
         assert f"# {name} = " in (REPO / "service.cfg").read_text()
         return
-    assert name in SHIPPED, f"service.cfg lacks {name}"
-    assert SHIPPED[name] == default(name), (
-        f"service.cfg says {name} = {SHIPPED[name]!r}, the class {default(name)!r}"
+    table, key = shipped(name)
+    assert key in table, f"service.cfg lacks {name}"
+    assert table[key] == default(name), (
+        f"service.cfg says {name} = {table[key]!r}, the class {default(name)!r}"
     )
 
 
-@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+@pytest.mark.parametrize("name", sorted(KEYS))
 def test_the_configuration_page_documents_every_key_with_its_default(name: str) -> None:
     row = re.search(rf"^\| `{name}` \| (.+?) \|", DOCS, flags=re.MULTILINE)
     assert row, f"docs/configuration.md has no row for {name}"

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_service.settings import Settings
 from inference_service.vision.checkpoint import CheckpointError, read_metadata
 from inference_service.vision.devices import CpuInfo, cpu_info
 from inference_service.vision.engines import (
@@ -24,6 +23,7 @@ from inference_service.vision.engines import (
     resolve_engine,
 )
 from inference_service.vision.estimator import AgeEstimator
+from inference_service.vision.options import AgeModelOptions
 
 from .server import CHECKPOINT
 
@@ -37,7 +37,9 @@ KINDS = {
 
 def test_the_table_feeds_the_settings_and_describes_every_engine() -> None:
     assert (
-        typing.get_args(Settings.model_fields["age_engine"].annotation) == ENGINE_NAMES == ("auto", *ENGINES)
+        typing.get_args(AgeModelOptions.model_fields["engine"].annotation)
+        == ENGINE_NAMES
+        == ("auto", *ENGINES)
     )
     for name, engine in ENGINES.items():
         assert engine.name == name and engine.summary and set(engine.devices) <= {"cpu", "cuda"}

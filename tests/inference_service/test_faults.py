@@ -41,14 +41,17 @@ def test_bad_startups_exit_nonzero_with_a_clear_message(tmp_path: Path) -> None:
     corrupt.write_bytes(os.urandom(4096))
     missing_cuda = "cuda:99" if torch.cuda.is_available() else "cuda"
     cases = {
-        "missing": ({"model_path": str(tmp_path / "absent.safetensors")}, "checkpoint not found"),
-        "corrupt": ({"model_path": str(corrupt)}, "not a readable safetensors file"),
+        "missing": ({"age_model": {"path": str(tmp_path / "absent.safetensors")}}, "checkpoint not found"),
+        "corrupt": ({"age_model": {"path": str(corrupt)}}, "not a readable safetensors file"),
         "mismatch": (
-            {"model_path": str(_mismatched_checkpoint(tmp_path / "mismatch.safetensors"))},
+            {"age_model": {"path": str(_mismatched_checkpoint(tmp_path / "mismatch.safetensors"))}},
             "does not match its metadata",
         ),
-        "cuda": ({"model_path": str(CHECKPOINT), "device": missing_cuda}, "CUDA"),
-        "bad-config": ({"model_path": str(CHECKPOINT), "max_faces": "many"}, "invalid configuration"),
+        "cuda": ({"age_model": {"path": str(CHECKPOINT)}, "device": missing_cuda}, "CUDA"),
+        "bad-config": (
+            {"age_model": {"path": str(CHECKPOINT)}, "detector": {"max_faces": "many"}},
+            "invalid configuration",
+        ),
     }
     processes = {}
     for name, (values, _) in cases.items():  # started together: each pays the import of torch
@@ -75,10 +78,9 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     config = write_config(
         folder / "service.cfg",
         device="cpu",
-        model_path=str(CHECKPOINT),
-        flip=False,
+        age_model={"path": str(CHECKPOINT), "flip": False},
+        detector={"max_faces": 10},
         max_pending=1,
-        max_faces=10,
         frontend_dir=str(folder / "no-frontend"),
     )
     port = free_port()

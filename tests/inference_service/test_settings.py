@@ -17,22 +17,28 @@ def test_shipped_config_loads_with_its_documented_values(monkeypatch: pytest.Mon
         monkeypatch.delenv(key)
     settings = Settings.load()
     assert settings.port == 8000 and settings.host == "127.0.0.1" and settings.device == "auto"
-    assert settings.model_path == DEFAULT_CONFIG.parent / "models" / "age-resnet50.safetensors"
-    assert settings.model_path.is_file()
+    assert settings.age_model.path == DEFAULT_CONFIG.parent / "models" / "age-resnet50.safetensors"
+    assert settings.age_model.path.is_file()
     assert settings.api_key is None
 
 
 def test_priority_flags_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write_config(tmp_path / "s.cfg", port=7000, host="0.0.0.0", max_faces=5, model_path="m.st")
+    config = write_config(
+        tmp_path / "s.cfg",
+        port=7000,
+        host="0.0.0.0",
+        detector={"max_faces": 5, "max_side": 640},
+        age_model={"path": "m.st"},
+    )
     monkeypatch.setenv("AGE_PORT", "7100")
-    monkeypatch.setenv("AGE_MAX_FACES", "9")
+    monkeypatch.setenv("AGE_DETECTOR__MAX_FACES", "9")
     monkeypatch.setenv("AGE_CORS_ORIGINS", "http://a.example, http://b.example")
     monkeypatch.setenv("AGE_API_KEY", "s3cret")
     settings = Settings.load(config, port=7200, host=None)
     assert settings.port == 7200  # flag
-    assert settings.max_faces == 9  # environment
-    assert settings.host == "0.0.0.0"  # file
-    assert settings.model_path == tmp_path / "m.st"  # relative to the config file
+    assert settings.detector.max_faces == 9  # environment
+    assert settings.host == "0.0.0.0" and settings.detector.max_side == 640  # file, in and out of a section
+    assert settings.age_model.path == tmp_path / "m.st"  # relative to the config file
     assert settings.cors_origins == ["http://a.example", "http://b.example"]
     assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
@@ -48,9 +54,11 @@ def test_config_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.Monke
     [
         ({"device": "gpu"}, ValidationError),
         ({"port": 70000}, ValidationError),
-        ({"detector_score_threshold": 1.5}, ValidationError),
+        ({"detector": {"score_threshold": 1.5}}, ValidationError),
         ({"max_upload_bytes": 10}, ValidationError),
         ({"no_such_key": 1}, SettingsError),
+        ({"detector": {"no_such_key": 1}}, ValidationError),
+        ({"age_model": {"engine": "tensorrt"}}, ValidationError),
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, values: dict, error: type[Exception]) -> None:
@@ -65,3 +73,15 @@ def test_missing_and_invalid_config_files(tmp_path: Path) -> None:
     broken.write_text("[service\nport = ")
     with pytest.raises(SettingsError, match="TOML"):
         Settings.load(broken)
+
+
+def test_a_key_from_before_the_sections_says_where_it_moved(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"model_path is now \[service.age_model\] path"):
+        Settings.load(write_config(tmp_path / "old.cfg", model_path="m.st"))
+
+
+def test_flag_overrides_change_one_field_of_a_section(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "s.cfg", detector={"max_faces": 5})
+    settings = Settings.load(config, detector={"score_threshold": 0.5, "threads": None})
+    assert (settings.detector.score_threshold, settings.detector.max_faces) == (0.5, 5)
+    assert settings.detector.threads == 0  # None: not given

@@ -1,0 +1,67 @@
+"""The one serializer: a `Prediction` becomes the answer every door gives.
+
+`POST /predict`, each item of `/predict/batch`, `python -m training predict` and the bulk
+annotator all call `answer()`, so boxes are clipped, ages rounded and age checks computed the
+same way everywhere; the API's response models (`api/schemas.py`) describe exactly this shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .vision.age_checks import age_checks
+from .vision.checkpoint import CheckpointMetadata
+from .vision.pipeline import FaceResult, Prediction
+
+
+@dataclass(frozen=True)
+class AgeCheckRequest:
+    """Which ages to check (whole years, checked against the model) and how sure a verdict must be."""
+
+    thresholds: tuple[int, ...] = ()
+    confidence: float = 0.9
+
+
+def _clip(value: float, high: int) -> float:
+    return round(min(max(value, 0.0), float(high)), 1)
+
+
+def _face(
+    face: FaceResult, width: int, height: int, checks: AgeCheckRequest, meta: CheckpointMetadata
+) -> dict:
+    x1, y1, x2, y2 = face.box
+    item: dict[str, Any] = {
+        "box": [_clip(x1, width), _clip(y1, height), _clip(x2, width), _clip(y2, height)],
+        "score": face.score,
+        "landmarks": face.landmarks,
+        "age": face.age,
+    }
+    if face.age_interval is not None:
+        item["age_interval"] = face.age_interval
+    if checks.thresholds and face.distribution is not None:
+        item["age_checks"] = age_checks(
+            face.distribution, list(checks.thresholds), checks.confidence, meta.model
+        )
+    return item
+
+
+def answer(
+    prediction: Prediction,
+    width: int,
+    height: int,
+    metadata: CheckpointMetadata,
+    device: str,
+    checks: AgeCheckRequest,
+    timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    """The answer for one image: faces (boxes clipped to the image), the image, model and device, and
+    the timings (the caller's before and after the pipeline's own detect/align/age)."""
+    return {
+        "faces": [_face(face, width, height, checks, metadata) for face in prediction.faces],
+        "truncated": prediction.truncated,
+        "image": {"width": width, "height": height},
+        "model": {"name": metadata.name, "version": metadata.version},
+        "device": device,
+        "timings_ms": {**timings_ms, **prediction.timings_ms},
+    }
