@@ -117,6 +117,50 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image behind the bytes, its format and size checked from the header alone."""
+    if not data:
+        raise NotAnImage("The upload is empty.")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise NotAnImage("The upload is not an image Pillow can identify.") from None
+    except Exception as exc:
+        raise CorruptImage(f"The image header is unreadable ({type(exc).__name__}).") from None
+    fmt = image.format or "unknown"
+    if fmt not in ALLOWED_FORMATS:
+        raise UnsupportedFormat(f"Image format {fmt} is not supported.")
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise CorruptImage("The image has no pixels.")
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels.")
+    return image
+
+
+def _upright_pixels(image: Image.Image, factor: int) -> tuple[np.ndarray, int, bool]:
+    """Upright RGB pixels, decoded at 1/`factor` scale where libjpeg can; (pixels, the factor used,
+    whether EXIF turned the picture by 90 degrees)."""
+    width, height = image.size
+    try:
+        if factor > 1:
+            image.draft(image.mode, (width // factor, height // factor))
+            factor = 1 if image.size == (width, height) else factor
+        # EXIF orientations 5-8 turn the picture by 90 degrees: width and height swap.
+        turned = factor > 1 and image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+        image.seek(0)  # first frame of an animation
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        pixels = np.asarray(_to_rgb(image), dtype=np.uint8)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise CorruptImage(f"The image data is broken ({type(exc).__name__}).") from None
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise CorruptImage("The image could not be converted to RGB.")
+    return np.ascontiguousarray(pixels), factor, turned
+
+
 def decode_image(data: bytes, max_pixels: int = 40_000_000, min_side: int = 0) -> DecodedImage:
     """Decode JPEG/PNG/WebP/BMP/TIFF/GIF bytes into an upright RGB array.
 
@@ -126,43 +170,12 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000, min_side: int = 0) -
     that `full_resolution()` can still give every pixel (for small faces).
     Raises a subclass of `ImageError` whose `status` says which HTTP error fits.
     """
-    if not data:
-        raise NotAnImage("The upload is empty.")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise NotAnImage("The upload is not an image Pillow can identify.") from None
-        except Exception as exc:
-            raise CorruptImage(f"The image header is unreadable ({type(exc).__name__}).") from None
-        fmt = image.format or "unknown"
-        if fmt not in ALLOWED_FORMATS:
-            raise UnsupportedFormat(f"Image format {fmt} is not supported.")
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise CorruptImage("The image has no pixels.")
-        if width * height > max_pixels:
-            raise ImageTooLarge(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels.")
+        image = _open(data, max_pixels)
+        fmt, (width, height) = image.format or "unknown", image.size
         factor = _draft_factor(width, height, min_side) if min_side > 0 and fmt == "JPEG" else 1
-        try:
-            if factor > 1:
-                image.draft(image.mode, (width // factor, height // factor))
-                factor = 1 if image.size == (width, height) else factor
-            # EXIF orientations 5-8 turn the picture by 90 degrees: width and height swap.
-            turned = factor > 1 and image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
-            image.seek(0)  # first frame of an animation
-            image.load()
-            image = ImageOps.exif_transpose(image) or image
-            rgb = _to_rgb(image)
-            pixels = np.asarray(rgb, dtype=np.uint8)
-        except ImageError:
-            raise
-        except Exception as exc:
-            raise CorruptImage(f"The image data is broken ({type(exc).__name__}).") from None
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise CorruptImage("The image could not be converted to RGB.")
-    pixels = np.ascontiguousarray(pixels)
+        pixels, factor, turned = _upright_pixels(image, factor)
     if factor > 1:
         size = (height, width) if turned else (width, height)
         return DecodedImage(pixels=pixels, format=fmt, size=size, source=data)
