@@ -13,7 +13,7 @@ from inference_service.vision.age_model import build_model
 from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
 from inference_service.vision.model_config import ModelConfig
 
-from .server import CHECKPOINT, PHOTOS, ServerProcess, write_config
+from ..server import CHECKPOINT, PHOTOS, ServerProcess, write_config
 
 GROUP = PHOTOS / "pexels" / "pexels-andrea-piacquadio-2672979.jpg"
 CHILD = PHOTOS / "pexels" / "pexels-alexey-makhinko-929436.jpg"

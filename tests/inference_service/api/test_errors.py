@@ -12,8 +12,8 @@ import zlib
 import httpx
 import pytest
 
-from .conftest import SESSION_UPLOAD_TIMEOUT_S, encode
-from .server import DLIB, ServerProcess
+from ..conftest import SESSION_UPLOAD_TIMEOUT_S, encode
+from ..server import DLIB, ServerProcess
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024  # service.cfg's limit, which the session server keeps
 

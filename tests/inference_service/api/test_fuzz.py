@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .server import ServerProcess
+from ..server import ServerProcess
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 

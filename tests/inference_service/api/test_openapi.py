@@ -6,7 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..server import REPO
+
 FRONTEND = REPO / "frontend"
 TOOL = FRONTEND / "tools" / "openapi-types"
 

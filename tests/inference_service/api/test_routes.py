@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from .conftest import SESSION_MAX_FACES, assert_valid_ages, encode, iou, load_ground_truth
-from .server import DLIB, UTKFACE
+from ..conftest import SESSION_MAX_FACES, assert_valid_ages, encode, iou, load_ground_truth
+from ..server import DLIB, UTKFACE
 
 
 def predict(client: httpx.Client, data: bytes, name: str = "photo.jpg") -> httpx.Response:

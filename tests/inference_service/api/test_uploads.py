@@ -7,7 +7,7 @@ import random
 
 import httpx
 
-from .server import DLIB, ServerProcess
+from ..server import DLIB, ServerProcess
 
 
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:

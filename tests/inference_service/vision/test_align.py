@@ -14,7 +14,7 @@ from inference_service.vision.detector import RetinaFaceDetector
 from inference_service.vision.options import DetectorOptions
 from training.template import symmetrise
 
-from .server import PHOTOS, UTKFACE
+from ..server import PHOTOS, UTKFACE
 
 PORTRAIT = PHOTOS / "pexels" / "pexels-mentatdgt-937416.jpg"
 

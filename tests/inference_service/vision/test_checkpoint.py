@@ -23,7 +23,7 @@ from inference_service.vision.checkpoint import (
 )
 from inference_service.vision.model_config import ModelConfig
 
-from .server import REPO
+from ..server import REPO
 
 
 @pytest.fixture(scope="module")

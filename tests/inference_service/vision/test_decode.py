@@ -20,9 +20,8 @@ from inference_service.vision.engines import AUTO_ON_CPU, Network, int8_first
 from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.pipeline import FacePipeline
 
-from .server import CHECKPOINT
+from ..server import CHECKPOINT, PHOTOS
 
-PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 REAL_PHOTOS = [
     PHOTOS / "pexels" / "pexels-andrea-piacquadio-774909.jpg",
     PHOTOS / "pexels" / "pexels-andrea-piacquadio-2672979.jpg",

@@ -25,7 +25,7 @@ from inference_service.vision.engines import (
 from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.options import AgeModelOptions
 
-from .server import CHECKPOINT
+from ..server import CHECKPOINT
 
 KINDS = {
     "avx2": CpuInfo("AMD EPYC (Zen 3)", frozenset({"avx2", "fma"})),

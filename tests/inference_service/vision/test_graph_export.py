@@ -18,7 +18,7 @@ from inference_service.vision.checkpoint import CheckpointError
 from inference_service.vision.graph_export import onnx_graph
 from inference_service.vision.model_config import ModelConfig, preprocess
 
-from .server import CHECKPOINT, ServerProcess
+from ..server import CHECKPOINT, ServerProcess
 
 
 def test_the_running_service_never_maps_torch(server: ServerProcess) -> None:
