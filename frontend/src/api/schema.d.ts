@@ -222,8 +222,8 @@ export interface components {
          *               "width": 640
          *             },
          *             "model": {
-         *               "name": "resnet50-age",
-         *               "version": "1.0.0"
+         *               "name": "resnet50-age-utkface",
+         *               "version": "0.6.0-cpu-112px"
          *             },
          *             "timings_ms": {
          *               "age": 51.1,
@@ -325,31 +325,45 @@ export interface components {
          * ModelCard
          * @description The checkpoint's metadata plus how this process runs it.
          * @example {
-         *       "code_version": "abc1234",
-         *       "created": "2026-11-22T15:42:37+00:00",
+         *       "code_version": "57b298d",
+         *       "created": "2026-11-30T14:28:09+00:00",
          *       "data": {
-         *         "source": "UTKFace"
+         *         "prepared": "data/prepared/utkface-160",
+         *         "train_size": 16646,
+         *         "val_size": 2075
          *       },
          *       "detector": {
+         *         "max_faces": 100,
+         *         "max_side": 1024,
+         *         "min_face": 0,
          *         "name": "retinaface-mobilenet0.25",
-         *         "score_threshold": 0.9
+         *         "nms_threshold": 0.4,
+         *         "score_threshold": 0.9,
+         *         "threads": 0
          *       },
          *       "device": "cpu",
-         *       "engine": "openvino-bf16",
+         *       "engine": "openvino-int8",
          *       "format": "age-estimator/1",
          *       "metrics": {
-         *         "test_mae": 5.1
+         *         "test": {
+         *           "cs5": 0.6251,
+         *           "mae": 5.015,
+         *           "n": 2075
+         *         },
+         *         "val_mae": 4.95
          *       },
          *       "model": {
          *         "age_max": 100,
          *         "age_min": 0,
          *         "arch": "resnet50",
          *         "head": "bins",
-         *         "input_size": 128
+         *         "input_size": 112,
+         *         "interval_mass": 0.8,
+         *         "temperature": 0.9842
          *       },
-         *       "name": "resnet50-age",
+         *       "name": "resnet50-age-utkface",
          *       "training_config": {},
-         *       "version": "1.0.0"
+         *       "version": "0.6.0-cpu-112px"
          *     }
          */
         ModelCard: {
@@ -454,8 +468,8 @@ export interface components {
          *         "width": 640
          *       },
          *       "model": {
-         *         "name": "resnet50-age",
-         *         "version": "1.0.0"
+         *         "name": "resnet50-age-utkface",
+         *         "version": "0.6.0-cpu-112px"
          *       },
          *       "timings_ms": {
          *         "age": 51.1,
