@@ -92,6 +92,9 @@ def test_the_gpu_overlay_asks_for_one_gpu_and_cuda() -> None:
         "containers"
     ]
     assert container["image"].endswith(":gpu") and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    # a torch engine runs there: the memory the docs ask for torch pods
+    assert container["resources"]["requests"]["memory"] == "1800Mi"
+    assert container["resources"]["limits"]["memory"] == "2560Mi"
     assert {e["name"]: e["value"] for e in container["env"]}["AGE_DEVICE"] == "cuda"
 
 
