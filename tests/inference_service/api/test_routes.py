@@ -1,4 +1,5 @@
-"""POST /predict against the real running service with real photos."""
+"""The routes with the shipped checkpoint and real photos: /predict, /predict/batch, /health, /ready,
+/model and the web page at /."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..conftest import SESSION_MAX_FACES, assert_valid_ages, encode, iou, load_ground_truth
-from ..server import DLIB, UTKFACE
+from ..conftest import FRONTEND_MARKER, SESSION_MAX_FACES, assert_valid_ages, encode, iou, load_ground_truth
+from ..server import CHECKPOINT, DLIB, UTKFACE
 
 
 def predict(client: httpx.Client, data: bytes, name: str = "photo.jpg") -> httpx.Response:
@@ -190,3 +191,67 @@ def test_crowd_over_the_face_cap_is_truncated(client: httpx.Client, model_card: 
     # The largest faces are kept: every kept box is at least as big as the smallest chip face.
     areas = [(f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]) for f in body["faces"]]
     assert min(areas) > 0.2 * max(areas)
+
+
+def test_batch_mixes_good_and_bad_files(client: httpx.Client) -> None:
+    photo = (DLIB / "2008_002506.jpg").read_bytes()
+    files = [
+        ("files", ("group.jpg", photo, "image/jpeg")),
+        ("files", ("notes.jpg", b"not an image at all", "image/jpeg")),
+        ("files", ("cut.jpg", photo[:4000], "image/jpeg")),
+        ("files", ("blank.png", encode(Image.new("RGB", (64, 64)), "PNG"), "image/png")),
+        ("files", ("pair.jpg", (DLIB / "2008_001009.jpg").read_bytes(), "image/jpeg")),
+    ]
+    response = client.post("/predict/batch", files=files)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    assert [r["filename"] for r in results] == [name for _, (name, _, _) in files]
+    assert [r["status"] for r in results] == [200, 415, 400, 200, 200]
+    assert len(results[0]["result"]["faces"]) == 3
+    assert results[1]["detail"] and "result" not in results[1]
+    assert results[3]["result"]["faces"] == []
+    assert len(results[4]["result"]["faces"]) == 2
+
+
+def test_batch_too_many_files(client: httpx.Client) -> None:
+    files = [("files", (f"{i}.png", b"x", "image/png")) for i in range(9)]  # the cap is 8
+    response = client.post("/predict/batch", files=files)
+    assert response.status_code == 422
+    assert "at most 8" in response.json()["detail"]
+
+
+def test_batch_without_files(client: httpx.Client) -> None:
+    response = client.post("/predict/batch", files={"file": ("a.jpg", b"x")})
+    assert response.status_code == 422
+    assert "'files'" in response.json()["detail"]
+
+
+def test_health_and_ready(client: httpx.Client) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["device"] == "cpu"
+
+
+def test_model_card_comes_from_the_checkpoint(client: httpx.Client) -> None:
+    from inference_service.vision.checkpoint import read_metadata
+    from inference_service.vision.engines import ENGINES
+
+    card = client.get("/model").json()
+    metadata = read_metadata(CHECKPOINT).to_dict()
+    for key in ("name", "version", "metrics", "data", "created"):
+        assert card[key] == metadata[key]
+    assert card["detector"]["score_threshold"] == 0.9
+    assert card["engine"] in ENGINES  # what runs, never "auto"
+    # The model config is the checkpoint's; an int8 graph (made locally, never in a clean clone) brings
+    # the temperature fitted to its own logits.
+    served, stored = dict(card["model"]), dict(metadata["model"])
+    if card["engine"] == "openvino-int8":
+        assert served.pop("temperature") != stored.pop("temperature")
+    assert served == stored
+
+
+def test_web_page_served_at_root(client: httpx.Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200 and FRONTEND_MARKER in response.text

@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
 
-from inference_service.vision.age_model import normalise
 from inference_service.vision.checkpoint import CheckpointError
 from inference_service.vision.graph_export import onnx_graph
 from inference_service.vision.model_config import ModelConfig, preprocess
@@ -44,11 +42,3 @@ def test_a_failed_export_says_why(tmp_path: Path) -> None:
     broken.write_bytes(CHECKPOINT.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match=r"exporting .* to ONNX failed: error: checkpoint"):
         onnx_graph(broken, in_child=True)
-
-
-def test_inference_preprocessing_is_the_training_normalisation() -> None:
-    """The service's NumPy preprocessing and the trainer's torch normalisation: one arithmetic."""
-    cfg = ModelConfig(input_size=32)
-    crops = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    trained = normalise(torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255), cfg)
-    np.testing.assert_allclose(preprocess(crops, cfg), trained.numpy(), atol=1e-6)
