@@ -1,5 +1,6 @@
-"""Faults: bad startups exit non-zero with a clear message; a failing image, overload,
-an API key and SIGTERM on a running server."""
+"""The service as a process (`python -m inference_service`): bad startups exit non-zero with a clear
+message; on a running server, a failing image is a 500 logged with its request id, overload is an
+immediate 503, and SIGTERM lets in-flight requests finish."""
 
 from __future__ import annotations
 
@@ -97,17 +98,6 @@ def _post(server: ServerProcess, data: bytes, key: str | None = API_KEY) -> http
     headers = {"X-API-Key": key} if key else {}
     files = {"file": ("x.png", data, "image/png")}
     return httpx.post(server.url + "/predict", files=files, headers=headers, timeout=120)
-
-
-def test_api_key_required_but_health_open(faulty: ServerProcess) -> None:
-    photo = (DLIB / "2008_001009.jpg").read_bytes()
-    assert _post(faulty, photo, key=None).status_code == 401
-    wrong = _post(faulty, photo, key="test-key-5b1e")
-    assert wrong.status_code == 401 and wrong.json() == {"detail": "A valid X-API-Key header is required."}
-    assert httpx.get(faulty.url + "/model", timeout=10).status_code == 401
-    assert httpx.get(faulty.url + "/health", timeout=10).status_code == 200
-    assert httpx.get(faulty.url + "/ready", timeout=10).status_code == 200
-    assert _post(faulty, photo).status_code == 200
 
 
 def test_model_error_is_a_500_for_that_request_only(faulty: ServerProcess) -> None:

@@ -1,19 +1,26 @@
-"""Age checks through the real service: ?thresholds=, the settings' defaults, and the 422s."""
+"""Age checks through the API: ?thresholds=, the settings' defaults, and the 422s.
+
+The arithmetic (P(age >= T), the verdict, the grammar): vision/test_age_checks.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
+from inference_service.settings import Settings
 from inference_service.vision.age_model import build_model
 from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
 from inference_service.vision.model_config import ModelConfig
+from inference_service.vision.pipeline import FacePipeline
 
-from ..server import CHECKPOINT, PHOTOS, ServerProcess, write_config
+from ..conftest import SESSION_MAX_FACES, app_client, load_settings
+from ..server import CHECKPOINT, PHOTOS, write_config
 
 GROUP = PHOTOS / "pexels" / "pexels-andrea-piacquadio-2672979.jpg"
 CHILD = PHOTOS / "pexels" / "pexels-alexey-makhinko-929436.jpg"
@@ -84,46 +91,47 @@ def test_docs_describe_thresholds_with_an_example(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def l1_and_defaults_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A model whose head gives no distribution, and the shipped model with default thresholds."""
+def l1_app(
+    tmp_path_factory: pytest.TempPathFactory, pipelines: Callable[[Settings], FacePipeline]
+) -> Iterator[TestClient]:
+    """A model whose head gives no distribution."""
     tmp = tmp_path_factory.mktemp("checks")
     torch.manual_seed(0)
     cfg = ModelConfig(head="l1", input_size=32)
     l1 = save_checkpoint(tmp / "l1.safetensors", build_model(cfg), CheckpointMetadata(model=cfg))
-    servers = [
-        ServerProcess.service(
-            write_config(tmp / "l1.cfg", device="cpu", age_model={"path": str(l1)}), tmp / "l1.log"
-        ),
-        ServerProcess.service(
-            write_config(
-                tmp / "d.cfg", device="cpu", age_model={"path": str(CHECKPOINT)}, check_confidence=0.8
-            ),
-            tmp / "d.log",
-            env={"AGE_AGE_THRESHOLDS": "21,18"},
-        ),
-    ]
-    try:
-        for server in servers:
-            server.wait_ready()
-        yield servers[0].url, servers[1].url
-    finally:
-        for server in servers:
-            server.stop()
+    with app_client(
+        load_settings(write_config(tmp / "l1.cfg", device="cpu", age_model={"path": str(l1)})), pipelines
+    ) as client:
+        yield client
 
 
-def test_a_model_without_a_distribution_refuses_checks(l1_and_defaults_servers: tuple[str, str]) -> None:
-    with httpx.Client(base_url=l1_and_defaults_servers[0], timeout=60) as client:
-        response = post(client, CHILD, "?thresholds=18")
-        assert response.status_code == 422
-        assert response.json()["detail"].startswith("this model cannot answer age checks")
-        assert post(client, CHILD).status_code == 200
+@pytest.fixture(scope="module")
+def defaults_app(
+    tmp_path_factory: pytest.TempPathFactory, pipelines: Callable[[Settings], FacePipeline]
+) -> Iterator[TestClient]:
+    """The shipped model with default thresholds (from the environment) and its own confidence."""
+    config = write_config(
+        tmp_path_factory.mktemp("checks") / "d.cfg",
+        device="cpu",
+        age_model={"path": str(CHECKPOINT), "flip": False},  # the session's models: loaded once
+        detector={"max_faces": SESSION_MAX_FACES},
+        check_confidence=0.8,
+    )
+    with app_client(load_settings(config, env={"AGE_AGE_THRESHOLDS": "21,18"}), pipelines) as client:
+        yield client
 
 
-def test_service_defaults_apply_when_a_request_names_no_thresholds(
-    l1_and_defaults_servers: tuple[str, str],
-) -> None:
-    with httpx.Client(base_url=l1_and_defaults_servers[1], timeout=60) as client:
-        (face,) = post(client, CHILD).json()["faces"]
-        assert [c["threshold"] for c in face["age_checks"]] == [18, 21]
-        (face,) = post(client, CHILD, "?thresholds=13").json()["faces"]
-        assert [c["threshold"] for c in face["age_checks"]] == [13]
+def test_a_model_without_a_distribution_refuses_checks(l1_app: TestClient) -> None:
+    client = l1_app
+    response = post(client, CHILD, "?thresholds=18")
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("this model cannot answer age checks")
+    assert post(client, CHILD).status_code == 200
+
+
+def test_service_defaults_apply_when_a_request_names_no_thresholds(defaults_app: TestClient) -> None:
+    client = defaults_app
+    (face,) = post(client, CHILD).json()["faces"]
+    assert [c["threshold"] for c in face["age_checks"]] == [18, 21]
+    (face,) = post(client, CHILD, "?thresholds=13").json()["faces"]
+    assert [c["threshold"] for c in face["age_checks"]] == [13]

@@ -49,12 +49,12 @@ def _png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
     )
 
 
-def test_image_bomb_refused_from_header(client: httpx.Client, server: ServerProcess) -> None:
+def test_image_bomb_refused_from_header(server_client: httpx.Client, server: ServerProcess) -> None:
     bomb = _png_bomb()
     assert len(bomb) < 200
     rss_before = server.rss_mb()
     started = time.perf_counter()
-    detail = assert_error(post_file(client, bomb, "bomb.png"), 413)
+    detail = assert_error(post_file(server_client, bomb, "bomb.png"), 413)
     assert time.perf_counter() - started < 10
     assert "30000x30000" in detail
     # 30000 x 30000 x 3 bytes would be 2.7 GB; the server never allocated it.

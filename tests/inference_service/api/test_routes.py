@@ -5,13 +5,29 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..conftest import FRONTEND_MARKER, SESSION_MAX_FACES, assert_valid_ages, encode, iou, load_ground_truth
+from inference_service.settings import Settings
+from inference_service.vision.pipeline import FacePipeline
+
+from ..conftest import (
+    FRONTEND_MARKER,
+    LOAD_TIMEOUT_S,
+    SESSION_MAX_FACES,
+    app_client,
+    assert_valid_ages,
+    encode,
+    iou,
+    load_ground_truth,
+    load_settings,
+)
 from ..server import CHECKPOINT, DLIB, UTKFACE
 
 
@@ -255,3 +271,37 @@ def test_model_card_comes_from_the_checkpoint(client: httpx.Client) -> None:
 def test_web_page_served_at_root(client: httpx.Client) -> None:
     response = client.get("/")
     assert response.status_code == 200 and FRONTEND_MARKER in response.text
+
+
+def test_ready_is_503_while_the_models_load_then_200(
+    service_config: Path, pipelines: Callable[[Settings], FacePipeline]
+) -> None:
+    """/health answers at once; /ready and every route that needs the models say 503 until they are warm."""
+    release = threading.Event()
+
+    def slow(settings: Settings) -> FacePipeline:
+        assert release.wait(LOAD_TIMEOUT_S)
+        return pipelines(settings)
+
+    photo = (DLIB / "2008_001009.jpg").read_bytes()
+    with app_client(load_settings(service_config), slow, wait=False) as client:
+        try:
+            assert client.get("/health").json() == {"status": "ok"}
+            loading = client.get("/ready")
+            assert loading.status_code == 503 and loading.headers["retry-after"] == "1"
+            assert loading.json() == {"detail": "The models are not ready yet (state: loading)."}
+            for response in (
+                client.get("/model"),
+                client.post("/predict", files={"file": ("pair.jpg", photo, "image/jpeg")}),
+                client.post("/predict/batch", files=[("files", ("pair.jpg", photo, "image/jpeg"))]),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "1"
+                assert response.json() == loading.json()
+        finally:
+            release.set()
+        client.app.state.runtime.wait_loaded(LOAD_TIMEOUT_S)
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        response = client.post("/predict", files={"file": ("pair.jpg", photo, "image/jpeg")})
+        assert response.status_code == 200 and len(response.json()["faces"]) == 2

@@ -87,7 +87,9 @@ def test_upload_over_byte_limit_streamed_is_cut_off(server: ServerProcess) -> No
     assert server.rss_mb() - rss_before < 100
 
 
-def test_stalled_upload_gets_408_and_frees_its_slot(server: ServerProcess, client: httpx.Client) -> None:
+def test_stalled_upload_gets_408_and_frees_its_slot(
+    server: ServerProcess, server_client: httpx.Client
+) -> None:
     """A client that announces a body and then stops sending (slowloris) is answered 408 at the deadline."""
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
@@ -106,7 +108,7 @@ def test_stalled_upload_gets_408_and_frees_its_slot(server: ServerProcess, clien
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"did not arrive within" in reply
     assert SESSION_UPLOAD_TIMEOUT_S - 0.5 <= waited < SESSION_UPLOAD_TIMEOUT_S + 20, waited
-    assert client.get("/ready").status_code == 200
+    assert server_client.get("/ready").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
@@ -125,7 +127,7 @@ def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-def test_uploads_never_reach_disk_or_logs(client: httpx.Client, server: ServerProcess) -> None:
+def test_uploads_never_reach_disk_or_logs(server_client: httpx.Client, server: ServerProcess) -> None:
     tmpdir = str(server.tmpdir)  # type: ignore[attr-defined]
     before = _snapshot(tmpdir)
     photo = (DLIB / "2008_002470.jpg").read_bytes()
@@ -133,7 +135,7 @@ def test_uploads_never_reach_disk_or_logs(client: httpx.Client, server: ServerPr
     padded = photo + os.urandom(6 * 1024 * 1024)
     secret_name = "private-holiday-7f3a9c.jpg"
     for data in (photo, padded):
-        response = client.post("/predict", files={"file": (secret_name, data, "image/jpeg")})
+        response = server_client.post("/predict", files={"file": (secret_name, data, "image/jpeg")})
         assert response.status_code == 200, response.text
     # The libraries leave a few bytes of their own at start-up (torch's inductor
     # folder, a 51-byte session file); uploads add and change nothing.
