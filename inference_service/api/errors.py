@@ -34,6 +34,11 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def file_too_large(limit: int) -> ApiError:
+    """One file over `max_upload_bytes`: the batch route's entry and the bulk annotator's row say the same."""
+    return ApiError(413, f"The file is larger than the limit of {limit:,} bytes.")
+
+
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": " ".join(str(detail).split())}, status_code=status, headers=headers)
 

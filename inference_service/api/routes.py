@@ -15,7 +15,7 @@ from ..settings import Settings
 from ..vision.decode import ImageError, decode_image
 from ..worker import InferenceFailed, NotReady
 from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
-from .errors import ApiError, documented, error_response, status_of
+from .errors import ApiError, documented, error_response, file_too_large, status_of
 from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
 from .uploads import UploadedFile, read_files
 
@@ -43,7 +43,7 @@ async def _predict_one(
     upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings, thresholds: list[int]
 ) -> dict[str, Any]:
     if upload.too_large:
-        raise ApiError(413, f"The file is larger than the limit of {settings.max_upload_bytes:,} bytes.")
+        raise file_too_large(settings.max_upload_bytes)
     started = time.perf_counter()
     data, upload.data = upload.data, bytearray()  # the request keeps no second copy
     decoded = await anyio.to_thread.run_sync(

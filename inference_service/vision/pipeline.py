@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from .checkpoint import CheckpointMetadata
 from .decode import DecodedImage
 from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .estimator import AgeEstimator
+from .model_config import AgeOutput
 from .options import AgeModelOptions, DetectorOptions
 
 
@@ -58,6 +60,30 @@ class FacePipeline:
         whose crop would be upsampled from it is cropped from the full-resolution
         pixels instead, so small faces lose nothing.
         """
+        return self.predict_many([image])[0]
+
+    def predict_many(self, images: Sequence[np.ndarray | DecodedImage]) -> list[Prediction]:
+        """`__call__` for several images whose faces share the age network's batches.
+
+        Detection and alignment stay per image; the crops of all images go through the age
+        model together, which is what keeps a bulk run's forward passes full. Each image's
+        `age` timing is that shared pass.
+        """
+        located = [self._locate(image) for image in images]
+        crops = [crop for item in located for crop in item.crops]
+        t0 = time.perf_counter()
+        out = self.estimator.predict_crops(np.stack(crops)) if crops else None
+        age_ms = round((time.perf_counter() - t0) * 1000, 1)
+        predictions, start = [], 0
+        for item in located:
+            faces = [_face(d, item.to_full, out, start + i) for i, d in enumerate(item.detections)]
+            start += len(item.detections)
+            timings = {**item.timings_ms, "age": age_ms if item.detections else 0.0}
+            predictions.append(Prediction(faces=faces, truncated=item.truncated, timings_ms=timings))
+        return predictions
+
+    def _locate(self, image: np.ndarray | DecodedImage) -> _Located:
+        """Detect (at most `max_faces`, the largest) and align the faces of one image."""
         t0 = time.perf_counter()
         decoded = image if isinstance(image, DecodedImage) else None
         pixels = decoded.pixels if decoded is not None else image
@@ -68,46 +94,44 @@ class FacePipeline:
             detections = sorted(detections, key=lambda d: d.area, reverse=True)[: self.max_faces]
         t1 = time.perf_counter()
         to_full = np.array([sx, sy], dtype=np.float32)
-        faces: list[FaceResult] = []
-        t_aligned = t1
-        if detections:
-            full: np.ndarray | None = None
-            crops = []
-            for d in detections:
-                if decoded is not None and decoded.reduced and self.estimator.needs_more_pixels(d.landmarks):
-                    if full is None:
-                        full = decoded.full_resolution()
-                    crops.append(self.estimator.align(full, d.landmarks / to_full))
-                else:
-                    crops.append(self.estimator.align(pixels, d.landmarks))
-            t_aligned = time.perf_counter()
-            out = self.estimator.predict_crops(np.stack(crops))
-            ages, intervals, distributions = out.age, out.interval, out.probabilities
-            for i, d in enumerate(detections):
-                box = d.box / np.tile(to_full, 2)
-                landmarks = d.landmarks / to_full
-                faces.append(
-                    FaceResult(
-                        box=[round(float(v), 1) for v in box],
-                        score=round(float(d.score), 4),
-                        landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in landmarks],
-                        age=round(float(ages[i]), 1),
-                        age_interval=None
-                        if intervals is None
-                        else [round(float(intervals[i][0]), 1), round(float(intervals[i][1]), 1)],
-                        distribution=None if distributions is None else distributions[i],
-                    )
-                )
-        t2 = time.perf_counter()
-        return Prediction(
-            faces=faces,
-            truncated=truncated,
-            timings_ms={
-                "detect": round((t1 - t0) * 1000, 1),
-                "align": round((t_aligned - t1) * 1000, 1),
-                "age": round((t2 - t_aligned) * 1000, 1),
-            },
-        )
+        full: np.ndarray | None = None
+        crops = []
+        for d in detections:
+            if decoded is not None and decoded.reduced and self.estimator.needs_more_pixels(d.landmarks):
+                if full is None:
+                    full = decoded.full_resolution()
+                crops.append(self.estimator.align(full, d.landmarks / to_full))
+            else:
+                crops.append(self.estimator.align(pixels, d.landmarks))
+        timings = {"detect": round((t1 - t0) * 1000, 1), "align": round((time.perf_counter() - t1) * 1000, 1)}
+        return _Located(detections, crops, to_full, truncated, timings)
+
+
+@dataclass
+class _Located:
+    """One image's faces, detected and aligned, waiting for the age model."""
+
+    detections: list[Detection]
+    crops: list[np.ndarray]
+    to_full: np.ndarray  # detector pixels to full-resolution pixels, per axis
+    truncated: bool
+    timings_ms: dict[str, float]
+
+
+def _face(d: Detection, to_full: np.ndarray, out: AgeOutput | None, i: int) -> FaceResult:
+    """Detection `d` and row `i` of the age model's output, in full-resolution coordinates."""
+    assert out is not None
+    box = d.box / np.tile(to_full, 2)
+    landmarks = d.landmarks / to_full
+    interval = None if out.interval is None else [round(float(v), 1) for v in out.interval[i]]
+    return FaceResult(
+        box=[round(float(v), 1) for v in box],
+        score=round(float(d.score), 4),
+        landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in landmarks],
+        age=round(float(out.age[i]), 1),
+        age_interval=interval,
+        distribution=None if out.probabilities is None else out.probabilities[i],
+    )
 
 
 def build_detector(options: DetectorOptions) -> RetinaFaceDetector:
