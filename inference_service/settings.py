@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .bulk.options import BulkOptions
 from .vision.devices import normalise_device_name
 from .vision.options import AgeModelOptions, DetectorOptions
 
@@ -110,6 +111,8 @@ class Settings(BaseSettings):
     # down to the pipeline as they are; their fields and defaults live in vision/options.py.
     age_model: AgeModelOptions = Field(default_factory=AgeModelOptions)
     detector: DetectorOptions = Field(default_factory=DetectorOptions)
+    # Bulk annotation (`python -m inference_service.annotate`): how the run spreads over Ray.
+    bulk: BulkOptions = Field(default_factory=BulkOptions)
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 
     # Age checks: P(age >= T) per face for these thresholds when a request names none (empty: no checks).

@@ -1,0 +1,221 @@
+"""The Ray Data run: list sources → decode in Ray tasks → the service's pipeline in actors → Parquet.
+
+Each actor builds the pipeline once, through the service's own factory and settings, and gets
+several decoded photos per call, whose faces go through the age model together. Decoding runs in
+plain Ray tasks, so the actors only run the networks. The driver writes nothing but OUT; object
+spilling is off on a local cluster, so decoded photos stay in memory, never on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+import ray
+
+from ..answers import AgeCheckRequest, answer
+from ..inference import pipeline_from_settings, warm_up
+from ..settings import Settings
+from ..vision.age_checks import check_thresholds
+from ..vision.checkpoint import read_metadata
+from ..vision.pipeline import Prediction
+from ..worker import InferenceFailed
+from .inputs import done_sources, list_sources, out_has_parquet
+from .options import WRITE_CPUS
+from .rows import DECODED, OK, answer_rows, decoded_image, error_row, photo_row, table
+
+log = logging.getLogger(__name__)
+
+NO_SPILLING = {"automatic_object_spilling_enabled": False}  # decoded photos never go to disk
+ROWS_PER_FILE = 5000  # fewer, larger Parquet files than one per batch
+
+
+class BulkError(RuntimeError):
+    """The run cannot start as asked (OUT not empty, too few CPUs, bad thresholds...)."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    listed: int  # sources found in INPUT
+    skipped: int  # already in OUT (--resume)
+    annotated: int  # sources this run wrote rows for
+    seconds: float
+
+
+def actor_settings(settings: Settings) -> Settings:
+    """The settings with each model's unset thread count (0) pinned to the actor's share of CPUs."""
+    threads = settings.bulk.actor_threads()
+    age, detector = settings.age_model, settings.detector
+    return settings.model_copy(
+        update={
+            "age_model": age.model_copy(
+                update={"threads": age.threads or threads, "torch_threads": age.torch_threads or threads}
+            ),
+            "detector": detector.model_copy(update={"threads": detector.threads or threads}),
+        }
+    )
+
+
+def decode_batch(batch: pa.Table, max_upload_bytes: int, max_pixels: int, min_side: int) -> pa.Table:
+    """A Ray task: read and decode each source under the service's limits (refusals become rows)."""
+    sources = batch.column("source").to_pylist()
+    return table((photo_row(s, max_upload_bytes, max_pixels, min_side) for s in sources), DECODED)
+
+
+class Annotator:
+    """A Ray actor holding the service's pipeline: decoded photos in, Parquet rows out."""
+
+    def __init__(self, settings: Settings, thresholds: tuple[int, ...]):
+        self.pipeline = pipeline_from_settings(actor_settings(settings))
+        warm_up(self.pipeline)
+        self.checks = AgeCheckRequest(thresholds, settings.check_confidence)
+        self.device = str(self.pipeline.estimator.device)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        readable = [row for row in rows if row["status"] == OK]
+        predictions = iter(self._predict(readable))
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            result = next(predictions) if row["status"] == OK else None
+            if row["status"] != OK:
+                out.append(
+                    {"source": row["source"], "status": row["status"], "error": row["error"], "faces": 0}
+                )
+            elif isinstance(result, Exception):
+                out.append(error_row(row["source"], result))
+            else:
+                out.extend(self._rows(row, result))
+        return table(out)
+
+    def _rows(self, row: dict[str, Any], prediction: Prediction) -> list[dict[str, Any]]:
+        meta = self.pipeline.metadata
+        body = answer(prediction, row["width"], row["height"], meta, self.device, self.checks, {})
+        return answer_rows(row["source"], body)
+
+    def _predict(self, rows: list[dict[str, Any]]) -> list[Prediction | Exception]:
+        """All photos' faces in shared age batches; if that fails, photo by photo, so one bad photo
+        costs only its own row."""
+        images = [decoded_image(row) for row in rows]
+        try:
+            return list(self.pipeline.predict_many(images))
+        except Exception:
+            log.exception("a batch of %d photos failed; retrying them one by one", len(images))
+        results: list[Prediction | Exception] = []
+        for image in images:
+            try:
+                results.append(self.pipeline(image))
+            except Exception as exc:
+                log.error("inference failed on one photo: %s", type(exc).__name__)
+                results.append(InferenceFailed(type(exc).__name__))
+        return results
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:PORT`), else start one in-process."""
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, _system_config=NO_SPILLING)
+
+
+def check_cpus(settings: Settings, actors: int) -> None:
+    """Refuse a pool the cluster cannot hold at once: Ray would otherwise wait for a CPU forever."""
+    have = float(ray.cluster_resources().get("CPU", 0.0))
+    need = settings.bulk.cpus_needed(actors)
+    if need > have + 1e-9:
+        raise BulkError(
+            f"{actors} actors x {settings.bulk.actor_cpus:g} CPUs + {settings.bulk.decode_cpus:g} for "
+            f"decoding + {WRITE_CPUS:g} for writing need {need:g} CPUs; the cluster has {have:g}. "
+            "Lower --actors or bulk.actor_cpus."
+        )
+
+
+def _thresholds(settings: Settings, thresholds: list[int] | None) -> tuple[int, ...]:
+    """The age checks (None: the settings' default, as the API does), refused before Ray starts."""
+    chosen = settings.age_thresholds if thresholds is None else thresholds
+    try:
+        return tuple(check_thresholds(sorted(set(chosen)), read_metadata(settings.age_model.path).model))
+    except ValueError as exc:
+        raise BulkError(str(exc)) from None
+
+
+def plan(inputs: list[str], out: str, resume: bool) -> tuple[list[str], int]:
+    """The sources still to annotate, and how many OUT already holds."""
+    sources = list_sources(inputs)
+    if not resume and out_has_parquet(out):
+        raise BulkError(
+            f"{out} already holds Parquet files: add --resume to continue, or choose another folder"
+        )
+    done = done_sources(out) if resume else set()
+    todo = [source for source in sources if source not in done]
+    return todo, len(sources) - len(todo)
+
+
+def _task_resources(cpus: float) -> dict[str, float]:
+    return {"num_cpus": cpus}
+
+
+def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int, ...], actors: int) -> Any:
+    """The lazy Ray Data pipeline; nothing runs until it is written."""
+    bulk = settings.bulk
+    blocks = max(1, math.ceil(len(sources) / bulk.batch_photos))
+    limits = {
+        "max_upload_bytes": settings.max_upload_bytes,
+        "max_pixels": settings.max_image_pixels,
+        "min_side": settings.decode_min_side,
+    }
+    return (
+        ray.data.from_items([{"source": s} for s in sources], override_num_blocks=blocks)
+        .map_batches(
+            decode_batch,
+            fn_kwargs=limits,
+            batch_format="pyarrow",
+            # Given as a function, the resources keep Ray Data from fusing decoding into the actors
+            # (it fuses operators whose resources are equal): decoding stays in tasks of its own.
+            ray_remote_args_fn=partial(_task_resources, bulk.decode_cpus),
+        )
+        .map_batches(
+            Annotator,
+            fn_constructor_kwargs={"settings": settings, "thresholds": thresholds},
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=bulk.actor_cpus,
+            batch_size=bulk.batch_photos,
+            batch_format="pyarrow",
+        )
+    )
+
+
+def annotate(
+    settings: Settings,
+    inputs: list[str],
+    out: str,
+    *,
+    thresholds: list[int] | None = None,
+    address: str | None = None,
+    actors: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Annotate every source in `inputs` into Parquet files under `out`; see docs/bulk-annotation.md."""
+    started = time.perf_counter()
+    checks = _thresholds(settings, thresholds)
+    todo, skipped = plan(inputs, out, resume)
+    if todo:
+        pool = actors or settings.bulk.actors
+        connect(address)
+        try:
+            check_cpus(settings, pool)
+            ray.data.DataContext.get_current().enable_progress_bars = progress
+            build_dataset(settings, todo, checks, pool).write_parquet(
+                out, min_rows_per_file=ROWS_PER_FILE, ray_remote_args={"num_cpus": WRITE_CPUS}
+            )
+        finally:
+            ray.shutdown()
+    seconds = round(time.perf_counter() - started, 1)
+    return RunSummary(listed=len(todo) + skipped, skipped=skipped, annotated=len(todo), seconds=seconds)

@@ -1,0 +1,225 @@
+"""Bulk annotation: a real two-node Ray cluster annotates ../shared photos, UTKFace chips and hostile
+files, and every Parquet row says what `POST /predict` says about the same file."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from inference_service.bulk.inputs import list_sources
+from inference_service.bulk.rows import OK, photo_row
+from inference_service.bulk.run import BulkError, plan
+
+from .ray_cluster import RayCluster
+from .server import DLIB, PHOTOS, REPO, UTKFACE
+
+CHIPS = 200  # a few hundred faces: enough to fill batches on both nodes, short enough for CI
+THRESHOLDS = "18,25"
+# Two actors of 0.6 CPU cannot share a 1-CPU node, so each node holds one; 0.4 per node is left for
+# a decoding task (0.3) and a writing task (0.1).
+BULK = "[service.bulk]\nactors = 2\nactor_cpus = 0.6\ndecode_cpus = 0.3\nbatch_photos = 16\n"
+
+
+def _png_with_size(width: int, height: int) -> bytes:
+    """A real 1x1 PNG whose header then claims `width` x `height` (an image bomb, 70-odd bytes)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+def _hostile(folder: Path) -> list[Path]:
+    """Files the API refuses, each for a different reason."""
+    photo = (DLIB / "2008_002506.jpg").read_bytes()
+    files = {
+        "bomb.png": _png_with_size(30_000, 30_000),
+        "truncated.jpg": photo[: len(photo) // 3],
+        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "notes-named-like-a-photo.jpg": b"this is text, not a JPEG\n" * 20,
+        "empty.jpg": b"",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def _post(client: httpx.Client, path: Path) -> httpx.Response:
+    files = {"file": (path.name, path.read_bytes(), "application/octet-stream")}
+    return client.post("/predict", params={"thresholds": THRESHOLDS}, files=files)
+
+
+def _annotate(cluster: RayCluster, config: Path, out: Path, *inputs: str, tmpdir: Path, resume: bool = False):
+    args = [sys.executable, "-m", "inference_service.annotate", *inputs, "--out", str(out)]
+    args += [
+        "--config",
+        str(config),
+        "--address",
+        cluster.address,
+        "--thresholds",
+        THRESHOLDS,
+        "--no-progress",
+    ]
+    env = {**cluster.env, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir)}
+    env = {k: v for k, v in env.items() if not k.startswith("AGE_")}
+    return subprocess.run(
+        [*args, *(["--resume"] if resume else [])],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """Two Ray nodes of one CPU each on 127.0.0.1, stopped whatever happens."""
+    ray_cluster = RayCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1)
+    try:
+        yield ray_cluster.start()
+    finally:
+        ray_cluster.stop()
+        assert not ray_cluster.processes(), "Ray processes outlived the test"
+
+
+def _by_source(table: pa.Table) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    for row in table.to_pylist():
+        rows.setdefault(row["source"], []).append(row)
+    return {source: sorted(found, key=lambda r: r["face"] or 0) for source, found in rows.items()}
+
+
+def _assert_same_face(row: dict, face: dict) -> None:
+    """Detection is per photo and identical; the age network saw other batches, so its numbers may
+    differ in the last digit."""
+    assert row["box"] == face["box"] and row["score"] == face["score"]
+    assert row["landmarks"] == face["landmarks"]
+    assert row["age"] == pytest.approx(face["age"], abs=0.11)
+    assert row["age_interval"] == pytest.approx(face["age_interval"], abs=0.11)
+    served = {c["threshold"]: c for c in face["age_checks"]}
+    for check in row["age_checks"]:
+        assert check["p_over"] == pytest.approx(served[check["threshold"]]["p_over"], abs=0.003)
+        if abs(check["p_over"] - 0.9) > 0.005 and abs(check["p_over"] - 0.1) > 0.005:
+            assert check["verdict"] == served[check["threshold"]]["verdict"]
+
+
+def _assert_rows_match_the_api(rows: list[dict], response: httpx.Response) -> None:
+    if response.status_code != 200:
+        (row,) = rows
+        assert (row["status"], row["error"]) == (response.status_code, response.json()["detail"])
+        assert row["faces"] == 0 and row["face"] is None
+        return
+    served = response.json()
+    assert {r["status"] for r in rows} == {OK} and {r["faces"] for r in rows} == {len(served["faces"])}
+    assert {(r["width"], r["height"]) for r in rows} == {
+        (served["image"]["width"], served["image"]["height"])
+    }
+    assert {(r["model_name"], r["model_version"]) for r in rows} == {tuple(served["model"].values())}
+    assert {r["truncated"] for r in rows} == {served["truncated"]}
+    if not served["faces"]:
+        (row,) = rows
+        assert row["face"] is None
+        return
+    assert [r["face"] for r in rows] == list(range(len(served["faces"])))
+    for row, face in zip(rows, served["faces"], strict=True):
+        _assert_same_face(row, face)
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_gives_the_api_answer_for_every_file(
+    cluster: RayCluster, client: httpx.Client, service_config: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "bulk.cfg"
+    config.write_text(service_config.read_text() + "\n" + BULK)  # the API under test: the same settings
+    chips = sorted(UTKFACE.iterdir())[:: len(os.listdir(UTKFACE)) // CHIPS][:CHIPS]
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    listed = tmp_path / "sources.txt"
+    blank = tmp_path / "blank.png"  # a readable photo without a face: one row, faces = 0
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(blank)
+    listed.write_text("\n".join(str(p) for p in [*chips, blank, *_hostile(hostile)]) + "\n")
+    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+
+    result = _annotate(cluster, config, out, str(PHOTOS), str(listed), tmpdir=driver_tmp)
+
+    sources = list_sources([str(PHOTOS), str(listed)])
+    assert len(sources) == 19 + CHIPS + 6 and f"annotated {len(sources)} of {len(sources)}" in result.stdout
+    table = pq.read_table(out)
+    by_source = _by_source(table)
+    assert set(by_source) == set(sources)
+    for source in sources:
+        _assert_rows_match_the_api(by_source[source], _post(client, Path(source)))
+    statuses = {Path(s).name: rows[0]["status"] for s, rows in by_source.items() if rows[0]["status"] != OK}
+    assert statuses == {
+        "bomb.png": 413,
+        "truncated.jpg": 400,
+        "drawing.svg": 415,
+        "notes-named-like-a-photo.jpg": 415,
+        "empty.jpg": 415,
+    }
+    (blank_row,) = by_source[str(blank)]
+    assert (blank_row["status"], blank_row["faces"], blank_row["face"]) == (OK, 0, None)
+    assert sum(1 for rows in by_source.values() for r in rows if r["face"] is not None) > CHIPS
+    assert all(p.suffix == ".parquet" for p in out.rglob("*") if p.is_file())
+    assert not any(driver_tmp.iterdir()), "the driver wrote temporary files"
+
+    # --resume: nothing left to do, then only the one new photo.
+    again = _annotate(cluster, config, out, str(PHOTOS), str(listed), tmpdir=driver_tmp, resume=True)
+    assert f"annotated 0 of {len(sources)}" in again.stdout
+    extra = sorted(UTKFACE.iterdir())[1]
+    assert str(extra) not in sources
+    more = _annotate(
+        cluster, config, out, str(PHOTOS), str(listed), str(extra), tmpdir=driver_tmp, resume=True
+    )
+    assert f"annotated 1 of {len(sources) + 1}" in more.stdout
+    assert sorted(_by_source(pq.read_table(out))) == sorted([*sources, str(extra)])
+
+
+def test_sources_from_folders_globs_and_lists_each_once(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/one.jpg", "a/b/two.PNG", "a/b/notes.txt", "a/.hidden.jpg", "a/b/three.svg"):
+        (tmp_path / name).write_bytes(b"x")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"# photos\n{tmp_path / 'a/one.jpg'}\n\n{tmp_path / 'a/b/notes.txt'}\n")
+    found = list_sources([str(tmp_path / "a"), str(tmp_path / "a/*.jpg"), str(listed)])
+    names = [str(Path(p).relative_to(tmp_path)) for p in found]
+    assert names == ["a/one.jpg", "a/b/three.svg", "a/b/two.PNG", "a/b/notes.txt"]
+    with pytest.raises(FileNotFoundError):
+        list_sources([str(tmp_path / "missing")])
+
+
+def test_a_file_over_the_upload_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    photo = tmp_path / "big.jpg"
+    photo.write_bytes((DLIB / "2008_002506.jpg").read_bytes())
+    row = photo_row(str(photo), 1024, 40_000_000, 0)
+    assert (row["status"], row["error"]) == (413, "The file is larger than the limit of 1,024 bytes.")
+    missing = photo_row(str(tmp_path / "gone.jpg"), 1 << 20, 40_000_000, 0)
+    assert (missing["status"], missing["error"]) == (400, "The file could not be read (FileNotFoundError).")
+
+
+def test_an_out_folder_with_results_needs_resume(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    table = pa.table({"source": [str(DLIB / "dogs.jpg")]})
+    pq.write_table(table, out / "part.parquet")
+    with pytest.raises(BulkError, match="--resume"):
+        plan([str(DLIB)], str(out), resume=False)
+    todo, skipped = plan([str(DLIB)], str(out), resume=True)
+    assert skipped == 1 and str(DLIB / "dogs.jpg") not in todo and len(todo) == 11
