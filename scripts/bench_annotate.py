@@ -1,0 +1,181 @@
+"""Benchmark bulk annotation against the bare age network and the service, in one run on one machine.
+
+`make bench-annotate` (or `python scripts/bench_annotate.py [--chips 2000] [--actors 1,2]`) annotates
+`--chips` UTKFace chips (spread over ../shared/data/utkface) plus the photos of ../shared/data/photos
+with `python -m inference_service.annotate` (an embedded Ray, as a user runs it) once per actor count,
+then measures, from the same config:
+  the age network alone (scripts/bench.py's age_network_rate: same engine, flip, batch size);
+  the service's crowd throughput (bald_guys.jpg, 4 clients, POST /predict over loopback).
+Reported: faces/s of each annotation run over Ray Data's execution time (actor start-up and model
+loading included; Ray's own start-up not) and end to end, its ratio to the bare network (the issue's
+target: 0.9 or more), peak resident memory (VmHWM) of each actor, and the CPU model and kind.
+With 2 CPUs or fewer per actor count, each actor gets an equal share of what decoding and writing
+leave (AGE_BULK__ACTOR_CPUS) and that many threads. Nothing is timed in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from processes import free_port, memory_mb
+
+import bench  # scripts/bench.py: the service runner, the HTTP client and the bare network's rate
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+DECODE_CPUS = 0.2
+WRITE_CPUS = 0.1  # inference_service.bulk.options.WRITE_CPUS
+EXECUTION = re.compile(r"execution finished in ([0-9.]+) seconds")
+
+
+class ActorMemory(threading.Thread):
+    """Polls the Ray actors holding the models (process title `...MapBatches(Annotator)...`)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb: dict[int, float] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    title = (entry / "cmdline").read_bytes()
+                    if b"Annotator" in title and b"ray::" in title:
+                        pid = int(entry.name)
+                        self.peak_mb[pid] = max(self.peak_mb.get(pid, 0.0), memory_mb(pid, "VmHWM"))
+                except (OSError, ValueError):
+                    continue
+
+
+def sources(folder: Path, chips: int) -> Path:
+    """A list file: `chips` UTKFace chips spread over the folder."""
+    names = sorted(os.listdir(SHARED / "utkface"))
+    step = max(1, len(names) // chips)
+    chosen = [SHARED / "utkface" / name for name in names[::step][:chips]]
+    listed = folder / "sources.txt"
+    listed.write_text("".join(f"{path}\n" for path in chosen))
+    return listed
+
+
+def annotate_run(config: Path, listed: Path, out: Path, actors: int) -> dict:
+    """One `python -m inference_service.annotate` run: faces/s, wall time and actor memory."""
+    cpus = os.cpu_count() or 1
+    share = round((cpus - DECODE_CPUS - WRITE_CPUS) / actors, 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "AGE_BULK__ACTOR_CPUS": str(share),
+            "AGE_BULK__DECODE_CPUS": str(DECODE_CPUS),
+            "AGE_BULK__THREADS": str(max(1, cpus // actors)),
+        }
+    )
+    command = [sys.executable, "-m", "inference_service.annotate", str(listed), str(SHARED / "photos")]
+    command += ["--out", str(out), "--actors", str(actors), "--config", str(config), "--no-progress"]
+    memory = ActorMemory()
+    memory.start()
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    memory.done.set()
+    memory.join()
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr[-4000:])
+        raise RuntimeError(f"annotate with {actors} actor(s) failed ({result.returncode})")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out, columns=["source", "face"])
+    faces = sum(1 for face in table.column("face").to_pylist() if face is not None)
+    found = EXECUTION.findall(result.stderr)
+    executed = float(found[-1]) if found else wall
+    return {
+        "actors": actors,
+        "actor_cpus": share,
+        "photos": len(set(table.column("source").to_pylist())),
+        "faces": faces,
+        "execution_s": round(executed, 1),
+        "wall_s": round(wall, 1),
+        "faces_per_s": round(faces / executed, 1),
+        "faces_per_s_end_to_end": round(faces / wall, 1),
+        "actor_peak_rss_mb": sorted(round(v) for v in memory.peak_mb.values()),
+    }
+
+
+def service_crowd_rate(config: Path, requests: int) -> float:
+    """The service's crowd throughput, 4 clients, as `make bench` measures it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")} | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "inference_service", "--config", str(config), "--port", str(port)]
+    with bench.running(command, port, env, timeout=300):
+        return bench.throughput(port, SHARED / "photos" / bench.PHOTOS["crowd"], 4, max(1, requests // 4), 3)
+
+
+def report(result: dict) -> str:
+    bare = result["age_network_faces_per_s"]
+    lines = [
+        f"CPU: {result['machine'].get('cpu_model', '?')} (kind {result['machine'].get('cpu_kind', '?')}), "
+        f"{result['machine'].get('cores', '?')} CPUs; engine {result['engine']}",
+        "",
+        "| run | photos | faces | faces/s (execution) | faces/s (end to end) | of the bare network | "
+        "actor peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in result["runs"]:
+        ratio = round(run["faces_per_s"] / bare, 2) if bare else "-"
+        lines.append(
+            f"| annotate, {run['actors']} actor(s) x {run['actor_cpus']} CPU | {run['photos']} | "
+            f"{run['faces']} | "
+            f"{run['faces_per_s']} | {run['faces_per_s_end_to_end']} | {ratio} | "
+            f"{', '.join(map(str, run['actor_peak_rss_mb'])) or '-'} |"
+        )
+    lines.append(f"| age network alone (same config) | - | - | {bare} | - | 1.00 | - |")
+    crowd = result.get("service_crowd_faces_per_s")
+    if crowd is not None:
+        lines.append(
+            f"| service, crowd photo, 4 clients | - | - | {crowd} | - | {round(crowd / bare, 2)} | - |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chips", type=int, default=2000, help="UTKFace chips to annotate (plus the photos)")
+    parser.add_argument("--actors", default="1,2", help="actor counts to run, e.g. 1,2")
+    parser.add_argument("--config", default=str(ROOT / "service.cfg"))
+    parser.add_argument("--service-requests", type=int, default=16, help="crowd requests per repetition")
+    parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument("--rounds", type=int, default=20, help="batches through the bare network")
+    parser.add_argument("--save", help="also write the JSON result here")
+    args = parser.parse_args(argv)
+    config = Path(args.config).resolve()
+    machine = bench.machine("cpu")
+    result: dict = {"machine": machine, "chips": args.chips, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="bench-annotate-") as folder:
+        listed = sources(Path(folder), args.chips)
+        for actors in (int(n) for n in args.actors.split(",")):
+            run = annotate_run(config, listed, Path(folder) / f"out-{actors}", actors)
+            print(json.dumps(run), flush=True)
+            result["runs"].append(run)
+    result["age_network_faces_per_s"], result["engine"] = bench.age_network_rate(config, args.rounds)
+    if not args.skip_service:
+        result["service_crowd_faces_per_s"] = service_crowd_rate(config, args.service_requests)
+    print(report(result))
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
