@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -117,7 +118,9 @@ class Annotator:
 
 
 def connect(address: str | None) -> None:
-    """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:PORT`), else start one in-process."""
+    """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:PORT`) or $RAY_ADDRESS (set by
+    `ray job submit`), else start one in-process."""
+    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
