@@ -1,6 +1,6 @@
 """Age checks: the calibrated probability that a face is at least T years old, and a verdict.
 
-Age assurance asks "over 18?", not "how old?". The `bins` head gives a whole
+Age assurance asks "over 18?", not "how old?". The age head gives a whole
 distribution over ages, so P(age >= T) is its upper tail; the checkpoint's
 temperature (fitted on the validation split) is what makes that number honest.
 """
@@ -22,7 +22,7 @@ Verdict = Literal["over", "under", "uncertain"]
 
 
 class AgeCheckError(ValueError):
-    """The requested thresholds are malformed, or this model cannot answer age checks."""
+    """The requested thresholds are malformed or outside the model's age range."""
 
 
 def parse_thresholds(text: str) -> list[int]:
@@ -41,13 +41,7 @@ def parse_thresholds(text: str) -> list[int]:
 
 
 def check_thresholds(thresholds: list[int], config: ModelConfig) -> list[int]:
-    """Refuse thresholds outside the model's age range, and models without a distribution."""
-    if not thresholds:
-        return thresholds
-    if config.head != "bins":
-        raise AgeCheckError(
-            f"this model cannot answer age checks (its {config.head} head gives no distribution)"
-        )
+    """Refuse thresholds outside the model's age range."""
     for value in thresholds:
         if not config.age_min <= value <= config.age_max:
             raise AgeCheckError(

@@ -38,14 +38,10 @@ def head_prefix(arch: str) -> str:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """A randomly initialised network of the config's architecture with the head the config names."""
+    """A randomly initialised network of the config's architecture with the age head: one logit per age."""
     backbone = BACKBONES[config.arch]
     model = backbone.build(weights=None)
-    if config.head == "bins":
-        head: nn.Module = nn.Linear(backbone.features, config.num_bins)
-    else:
-        # The IMDB-WIKI system's regression head.
-        head = nn.Sequential(nn.Linear(backbone.features, 256), nn.ReLU(inplace=True), nn.Linear(256, 1))
+    head: nn.Module = nn.Linear(backbone.features, config.num_bins)
     if backbone.dropout:
         head = nn.Sequential(nn.Dropout(backbone.dropout), head)
     setattr(model, backbone.head_name, head)

@@ -102,8 +102,7 @@ class AgeEstimator:
             logits = flip_averaged(self.runner.logits, inputs) if self.flip else self.runner.logits(inputs)
             out.append(np.asarray(logits, dtype=np.float32))
         if not out:
-            cfg = self.metadata.model
-            return np.zeros((0, cfg.num_bins if cfg.head == "bins" else 1), dtype=np.float32)
+            return np.zeros((0, self.metadata.model.num_bins), dtype=np.float32)
         return np.concatenate(out)
 
     def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:

@@ -10,23 +10,25 @@ service whose engine is a compiled graph (OpenVINO, ONNX Runtime) never loads it
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from .align import UTKFACE_TEMPLATE
 
-HeadKind = Literal["bins", "l1", "mse"]
-HEADS: tuple[str, ...] = ("bins", "l1", "mse")
-ARCHITECTURES: tuple[str, ...] = ("resnet50", "mobilenet_v2")  # see age_model.BACKBONES
+Arch = Literal["resnet50", "mobilenet_v2"]  # see age_model.BACKBONES
+ARCHITECTURES: tuple[str, ...] = get_args(Arch)
+# The one head: a softmax over whole-year ages (expected age, interval, age checks). Checkpoints record it,
+# so the field stays; the l1 and mse regression heads were removed (no config or checkpoint used them).
+Head = Literal["bins"]
 
 
 @dataclass
 class ModelConfig:
     """Everything needed to turn an aligned crop into an age, besides the weights."""
 
-    arch: str = "resnet50"
-    head: HeadKind = "bins"
+    arch: Arch = "resnet50"
+    head: Head = "bins"
     input_size: int = 128
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -34,15 +36,18 @@ class ModelConfig:
     age_min: int = 0
     age_max: int = 100
     interval_mass: float = 0.8  # the central probability mass reported as age_interval
-    # Calibration (bins head): the age distribution is softmax(logits / temperature). Fitted on the
+    # Calibration: the age distribution is softmax(logits / temperature). Fitted on the
     # validation split by `python -m training calibrate`; 1.0 means uncalibrated.
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; known: {ARCHITECTURES}")
-        if self.head not in HEADS:
-            raise ValueError(f"unknown head {self.head!r}; known: {HEADS}")
+        if self.head not in get_args(Head):
+            raise ValueError(
+                f"head {self.head!r} is not supported: only 'bins' "
+                "(the l1 and mse regression heads were removed)"
+            )
         if not 16 <= int(self.input_size) <= 1024:
             raise ValueError(f"input_size {self.input_size} is out of range 16..1024")
         if np.asarray(self.template).shape != (5, 2):
@@ -60,10 +65,6 @@ class ModelConfig:
     @property
     def num_bins(self) -> int:
         return self.age_max - self.age_min + 1
-
-    @property
-    def gives_interval(self) -> bool:
-        return self.head == "bins"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -92,7 +93,7 @@ def preprocess(crops: np.ndarray, config: ModelConfig) -> np.ndarray:
 class AgeOutput:
     age: np.ndarray  # (N,)
     interval: np.ndarray | None = None  # (N, 2) or None
-    # (N, num_bins): the calibrated age distribution, bins head only
+    # (N, num_bins): the calibrated age distribution
     probabilities: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -102,7 +103,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def decode_output(logits: np.ndarray, config: ModelConfig) -> AgeOutput:
-    """Network output to ages (and, for `bins`, the interval and the calibrated distribution).
+    """Network output to ages, the interval and the calibrated distribution.
 
     The age is the expectation under the uncalibrated softmax, the quantity the L1
     term of the loss trained (`training.losses.expected_age`), so calibration never
@@ -110,8 +111,6 @@ def decode_output(logits: np.ndarray, config: ModelConfig) -> AgeOutput:
     distribution, which is what makes their probabilities honest.
     """
     logits = np.asarray(logits, dtype=np.float32)
-    if config.head != "bins":
-        return AgeOutput(age=np.clip(logits.reshape(-1), config.age_min, config.age_max))
     ages = np.arange(config.age_min, config.age_max + 1, dtype=np.float32)
     expected = softmax(logits) @ ages
     probs = softmax(logits / np.float32(config.temperature))
