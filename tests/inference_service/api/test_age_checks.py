@@ -10,13 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from inference_service.settings import Settings
-from inference_service.vision.age_model import build_model
-from inference_service.vision.checkpoint import CheckpointMetadata, save_checkpoint
-from inference_service.vision.model_config import ModelConfig
 from inference_service.vision.pipeline import FacePipeline
 
 from ..conftest import SESSION_MAX_FACES, app_client, load_settings
@@ -91,21 +87,6 @@ def test_docs_describe_thresholds_with_an_example(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def l1_app(
-    tmp_path_factory: pytest.TempPathFactory, pipelines: Callable[[Settings], FacePipeline]
-) -> Iterator[TestClient]:
-    """A model whose head gives no distribution."""
-    tmp = tmp_path_factory.mktemp("checks")
-    torch.manual_seed(0)
-    cfg = ModelConfig(head="l1", input_size=32)
-    l1 = save_checkpoint(tmp / "l1.safetensors", build_model(cfg), CheckpointMetadata(model=cfg))
-    with app_client(
-        load_settings(write_config(tmp / "l1.cfg", device="cpu", age_model={"path": str(l1)})), pipelines
-    ) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def defaults_app(
     tmp_path_factory: pytest.TempPathFactory, pipelines: Callable[[Settings], FacePipeline]
 ) -> Iterator[TestClient]:
@@ -119,14 +100,6 @@ def defaults_app(
     )
     with app_client(load_settings(config, env={"AGE_AGE_THRESHOLDS": "21,18"}), pipelines) as client:
         yield client
-
-
-def test_a_model_without_a_distribution_refuses_checks(l1_app: TestClient) -> None:
-    client = l1_app
-    response = post(client, CHILD, "?thresholds=18")
-    assert response.status_code == 422
-    assert response.json()["detail"].startswith("this model cannot answer age checks")
-    assert post(client, CHILD).status_code == 200
 
 
 def test_service_defaults_apply_when_a_request_names_no_thresholds(defaults_app: TestClient) -> None:

@@ -83,9 +83,10 @@ def test_fp32_round_trip_is_exact(trained_like: tuple, tmp_path: Path) -> None:
         assert torch.equal(loaded.state_dict()[key], tensor), key
 
 
-def test_head_in_metadata_must_match_the_weights(saved: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_of_a_removed_head_is_refused(saved: Path, tmp_path: Path) -> None:
+    """Only the bins head exists; a file naming the old l1 or mse regression heads says so."""
     path = rewrite_metadata(saved, tmp_path / "l1.safetensors", lambda d: d["model"].update(head="l1"))
-    with pytest.raises(CheckpointError, match=r"does not match its metadata .*head l1"):
+    with pytest.raises(CheckpointError, match=r"invalid: head 'l1' is not supported: only 'bins'"):
         load_checkpoint(path)
 
 
