@@ -47,7 +47,7 @@ def main() -> None:
         out = estimator.predict_crops(faces.images)
         cfg = estimator.model_config
         outputs.append(out)
-        result = score(out, faces.ages, cfg, checks, faces.originals)
+        result = score(out, faces.ages, cfg, checks, faces.groups)
         report["members"][checkpoint] = {k: result[k] for k in KEYS if k in result}
     if len(outputs) > 1:
         probabilities = np.mean([out.probabilities for out in outputs], axis=0)
@@ -55,7 +55,7 @@ def main() -> None:
         tail = (1 - cfg.interval_mass) / 2
         interval = np.stack([quantile(probabilities, tail, cfg), quantile(probabilities, 1 - tail, cfg)], 1)
         ensemble = AgeOutput(age=ages, interval=interval, probabilities=probabilities)
-        result = score(ensemble, faces.ages, cfg, checks, faces.originals)
+        result = score(ensemble, faces.ages, cfg, checks, faces.groups)
         report["ensemble"] = {k: result[k] for k in KEYS if k in result}
     report["n"] = len(faces.ages)
     print(

@@ -66,8 +66,6 @@ def calibrate(
     from .data import load_split
 
     meta = read_metadata(checkpoint)
-    if meta.model.head != "bins":
-        raise ValueError(f"only the bins head gives a distribution to calibrate, not {meta.model.head!r}")
     faces = load_split(str(prepared), split, meta.model.input_size)
     logits = torch.from_numpy(
         AgeEstimator.from_checkpoint(checkpoint, device=device, engine="torch", batch_size=64).predict_logits(

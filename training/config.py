@@ -10,29 +10,23 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from inference_service.vision.model_config import ModelConfig
+from inference_service.vision.model_config import Arch, ModelConfig
 
 
 @dataclass
 class DataConfig:
     prepared: str = "data/prepared/utkface-160"  # output folder of `python -m training prepare`
-    # none | cap (at most `age_cap` samples per age per epoch) | lds (loss weights by age) |
-    # group (loss weights inverse to each age decade x UTKFace ethnicity label cell; see training/groups.py) |
-    # group_dro (online group DRO over the ethnicity labels: weight moves to the group with the highest loss)
-    balance: str = "none"
-    dro_step: float = 0.01  # group_dro: exponentiated-gradient step of the group weights
-    age_cap: int = 5000
-    lds_sigma: float = 2.0  # label-distribution smoothing kernel, years
     limit: int = 0  # use a fixed random N of the training samples (quick runs, tests); 0 = all
 
 
 @dataclass
 class ModelSection:
     # The network's own defaults (ModelConfig travels with the weights); only `init` is training's.
-    arch: str = ModelConfig.arch  # resnet50 (the shipped model) | mobilenet_v2 (ImageNet-pretrained teachers)
-    head: str = ModelConfig.head  # bins | l1 | mse
+    arch: Arch = (
+        ModelConfig.arch
+    )  # resnet50 (the shipped model) | mobilenet_v2 (ImageNet-pretrained teachers)
     input_size: int = ModelConfig.input_size
     age_min: int = ModelConfig.age_min
     age_max: int = ModelConfig.age_max
@@ -48,17 +42,18 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
-    label_sigma: float = 2.0  # bins head: Gaussian label smoothing width, years (0 = one-hot)
-    l1_weight: float = 0.1  # bins head: extra L1 on the expected age
+    label_sigma: float = 2.0  # Gaussian label smoothing width, years (0 = one-hot)
+    l1_weight: float = 0.1  # extra L1 on the expected age
     ema_decay: float = 0.999  # 0 disables the weight EMA
     grad_clip: float = 5.0
     # Cosine to zero when run.max_minutes runs out (or at `epochs`, whichever comes first): on a CPU
     # shared with other work, a step-based schedule cut by the time budget would never anneal.
     anneal_by_time: bool = False
-    # Distillation (bins head): teacher checkpoints of any architecture and input size; their flip-averaged,
+    # Distillation: teacher checkpoints of any architecture and input size; their flip-averaged,
     # calibrated age distributions on each training face (as stored, before augmentation), averaged, become
-    # part of the target. Empty = off. The teachers run once at start-up, so they cost minutes, not a
-    # second network in every step. A TOML list, or comma-separated on the command line.
+    # part of the target. Empty = off. The teachers run once at start-up (or their distributions are read
+    # from the prepared set's cache/, keyed by the training faces and the teachers' sha256), so they cost
+    # minutes, not a second network in every step. A TOML list, or comma-separated on the command line.
     distill_from: list[str] = field(default_factory=list)
     distill_weight: float = 0.5  # share of the teachers' distribution in the target (the rest: soft labels)
 
@@ -89,10 +84,7 @@ class RunConfig:
     progress: bool = True
     num_threads: int = 0  # CPU threads for torch; 0 = torch's default
     # bf16 autocast + channels_last: auto = on for CUDA and for CPUs with native bf16 (avx512_bf16/AMX)
-    precision: str = "auto"  # auto | bf16 | fp32
-    # Which validation figure picks the best epoch: val_mae, or worst_group (the highest MAE of any
-    # UTKFace ethnicity label among adults 20-59: group-aware early stopping)
-    select_by: str = "val_mae"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
 
 
 @dataclass
@@ -144,25 +136,69 @@ def _coerce(text: str, kind: type) -> Any:
     return kind(text)
 
 
+# Keys a config may no longer set, each with what today's code always does in its place (ANY: it was read
+# only together with another removed key's value) and why it went. A config that sets one is refused with
+# that reason; training/lineage.py accepts a recorded run that held one when the run did the same.
+ANY = object()
+_REMOVED_BALANCE = (
+    "the cap, lds, group and group_dro balance modes were removed (the shipped lineage trains on the natural "
+    "age mix; group weights and group DRO measured worse, see docs/model-card.md; cap and lds no config used)"
+)
+REMOVED_KEYS: dict[str, tuple[Any, str]] = {
+    "data.balance": ("none", _REMOVED_BALANCE),
+    "data.age_cap": (ANY, "read only with data.balance = cap, " + _REMOVED_BALANCE),
+    "data.lds_sigma": (ANY, "read only with data.balance = lds, " + _REMOVED_BALANCE),
+    "data.dro_step": (ANY, "read only with data.balance = group_dro, " + _REMOVED_BALANCE),
+    "run.select_by": (
+        "val_mae",
+        "the best epoch is the one with the lowest val MAE; worst_group selection went with group DRO",
+    ),
+    "model.head": (
+        "bins",
+        "the only head; the l1 and mse regression heads were removed (no config used them)",
+    ),
+}
+
+
+def _refuse_removed(dotted: str, value: Any) -> None:
+    does, why = REMOVED_KEYS[dotted]
+    now = "" if does is ANY else f" (today's code always does {does!r})"
+    raise ValueError(
+        f"config key {dotted} = {value!r} was removed{now}: {why}. Delete the key; an archived experiment "
+        "that needs it names the commit whose code ran it (training/configs/archive/README.md)"
+    )
+
+
+def _allowed(section: Any, key: str) -> tuple | None:
+    """The values a `Literal` field allows, or None for a free field."""
+    hint = get_type_hints(type(section))[key]
+    return get_args(hint) if get_origin(hint) is Literal else None
+
+
+def _convert(current: Any, value: Any) -> Any:
+    kind = type(current)
+    if isinstance(value, str) and kind is not str:
+        return _coerce(value, kind)
+    if kind in (int, float) and not isinstance(value, bool):
+        return kind(value)
+    return value
+
+
 def _apply(section: Any, values: dict[str, Any], where: str) -> None:
     names = {f.name: f for f in fields(section)}
     for key, value in values.items():
+        if f"{where}.{key}" in REMOVED_KEYS:
+            _refuse_removed(f"{where}.{key}", value)
         if key not in names:
             raise ValueError(f"unknown config key {where}.{key}; known: {sorted(names)}")
         current = getattr(section, key)
         if is_dataclass(current):
             _apply(current, value, f"{where}.{key}")
-        else:
-            kind = type(current)
-            setattr(
-                section,
-                key,
-                _coerce(value, kind)
-                if isinstance(value, str) and kind is not str
-                else kind(value)
-                if kind in (int, float) and not isinstance(value, bool)
-                else value,
-            )
+            continue
+        allowed = _allowed(section, key)
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"{where}.{key} must be one of {', '.join(allowed)}, not {value!r}")
+        setattr(section, key, _convert(current, value))
 
 
 # Tables a config file may hold that record rather than set: [lineage] (a shipped stage's output and its

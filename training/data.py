@@ -19,6 +19,7 @@ from torch.nn import functional as nnf
 
 from .config import AugmentConfig
 from .prepare import read_index
+from .sources import GroupLabels, group_labels
 
 
 @dataclass
@@ -26,13 +27,15 @@ class FaceSet:
     images: torch.Tensor  # N x 3 x S x S, uint8
     ages: torch.Tensor  # N, float32
     files: list[str]
-    originals: list[str] = field(default_factory=list)  # the source file names (labels live there)
+    originals: list[str] = field(default_factory=list)  # the source photos' file names
+    # Each face's group labels, as its source records them (None: the source records none); to measure only
+    groups: list[GroupLabels | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ages)
 
     def to(self, device: torch.device) -> FaceSet:
-        return FaceSet(self.images.to(device), self.ages.to(device), self.files, self.originals)
+        return FaceSet(self.images.to(device), self.ages.to(device), self.files, self.originals, self.groups)
 
 
 def _read(path: str, size: int) -> np.ndarray:
@@ -69,32 +72,12 @@ def load_split(
     images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
     ages = torch.tensor([r["age"] for r in rows], dtype=torch.float32)
     return FaceSet(
-        images=images, ages=ages, files=[r["file"] for r in rows], originals=[r["original"] for r in rows]
+        images=images,
+        ages=ages,
+        files=[r["file"] for r in rows],
+        originals=[r["original"] for r in rows],
+        groups=[group_labels(r["source"], r["original"]) for r in rows],
     )
-
-
-def capped_indices(ages: torch.Tensor, cap: int, generator: torch.Generator) -> torch.Tensor:
-    """At most `cap` random samples of each whole-year age (a new draw every epoch)."""
-    keep = []
-    ages_int = ages.round().long().cpu()
-    for age in torch.unique(ages_int):
-        members = torch.nonzero(ages_int == age).flatten()
-        if len(members) > cap:
-            members = members[torch.randperm(len(members), generator=generator)[:cap]]
-        keep.append(members)
-    return torch.cat(keep)
-
-
-def lds_weights(ages: torch.Tensor, sigma: float, age_max: int) -> torch.Tensor:
-    """Inverse of the Gaussian-smoothed label density (Yang et al. 2021), mean 1."""
-    counts = torch.bincount(ages.round().long().clamp(0, age_max).cpu(), minlength=age_max + 1).float()
-    radius = max(1, int(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel /= kernel.sum()
-    smooth = nnf.conv1d(counts.view(1, 1, -1), kernel.view(1, 1, -1), padding=radius).flatten()
-    per_sample = 1.0 / smooth[ages.round().long().clamp(0, age_max).cpu()].clamp(min=1e-3)
-    return (per_sample / per_sample.mean()).to(ages.device)
 
 
 def augment(

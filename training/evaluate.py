@@ -20,10 +20,10 @@ from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import AgeOutput, ModelConfig
 from inference_service.vision.pipeline import build_detector, build_estimator
 
-from .groups import group_report, utkface_groups
+from .groups import group_report
 from .metrics import age_check_report, summarise
 from .prepare import pick_face
-from .sources import Sample
+from .sources import GroupLabels, Sample, group_labels
 
 CHECK_CONFIDENCE: float = Settings.model_fields["check_confidence"].default  # the service's verdicts
 
@@ -66,7 +66,7 @@ def evaluate_photos(
     )
     estimator = build_estimator(settings.age_model, device)
     detector = build_detector(settings.detector)
-    crops, ages, names, no_face = [], [], [], []
+    crops, ages, groups, no_face = [], [], [], []
     for sample in samples:
         try:
             image = read_image_file(str(sample.path))
@@ -79,11 +79,11 @@ def evaluate_photos(
             continue
         crops.append(estimator.align(image, face.landmarks))
         ages.append(sample.age)
-        names.append(sample.path.name)
+        groups.append(group_labels(sample.source, sample.path.name))
     if not crops:
         raise ValueError(f"no face found in any of the {len(samples)} images")
     out = estimator.predict_crops(np.stack(crops))
-    result = score(out, torch.tensor(ages), estimator.model_config, checks, names)
+    result = score(out, torch.tensor(ages), estimator.model_config, checks, groups)
     result.update(
         _describe(checkpoint), images=len(samples), no_face=len(no_face), no_face_files=no_face[:20]
     )
@@ -112,25 +112,29 @@ def evaluate_prepared(
         checkpoint, device=device, engine=engine, flip=flip, batch_size=64
     )
     out = estimator.predict_crops(faces.images)
-    result = score(out, faces.ages, estimator.model_config, checks, faces.originals)
+    result = score(out, faces.ages, estimator.model_config, checks, faces.groups)
     result.update(_describe(checkpoint), prepared=str(prepared), split=split, engine=estimator.engine)
     return result
 
 
 def score(
-    out: AgeOutput, ages: torch.Tensor, cfg: ModelConfig, checks: list[int] | None, names: list[str]
+    out: AgeOutput,
+    ages: torch.Tensor,
+    cfg: ModelConfig,
+    checks: list[int] | None,
+    groups: list[GroupLabels | None],
 ) -> dict:
-    """MAE, CS@5, age groups, interval coverage, and with `checks` the age-check error rates; for
-    UTKFace names also the same by the dataset's gender and ethnicity labels."""
+    """MAE, CS@5, age groups, interval coverage, and with `checks` the age-check error rates; for faces
+    whose source records group labels (`groups`, None where it records none) also the same by label."""
     result = summarise(out.age, ages, out.interval)
     p_over = None
     if checks:
         check_thresholds(checks, cfg)
         p_over = probability_over(out.probabilities, checks, cfg)
         result["age_checks"] = age_check_report(p_over, out.age, ages, checks, CHECK_CONFIDENCE)
-    labels = [utkface_groups(name) for name in names]
-    if any(g["gender"] or g["ethnicity"] for g in labels):
-        result["by_label"] = group_report(out.age, ages, labels, p_over, checks, CHECK_CONFIDENCE)
+    result["labelled_faces"] = sum(g is not None for g in groups)
+    if result["labelled_faces"]:
+        result["by_label"] = group_report(out.age, ages, groups, p_over, checks, CHECK_CONFIDENCE)
     return result
 
 
@@ -173,11 +177,15 @@ def format_report(result: dict) -> str:
         lines += _format_checks(result["age_checks"])
     if "by_label" in result:
         lines += _format_groups(result["by_label"])
+    elif result.get("labelled_faces") == 0:
+        lines.append("by the dataset's labels: none (the faces' source records no group labels)")
     return "\n".join(lines)
 
 
 def _format_groups(report: dict) -> list[str]:
     lines = [f"by the dataset's labels (cells under {report['min_cell']} faces are too small to read):"]
+    if report.get("n_without_labels"):
+        lines.append(f"  {report['n_without_labels']} faces come from a source without labels (left out)")
     for dimension in ("gender", "ethnicity"):
         for scope, block in report[dimension].items():
             cells = [

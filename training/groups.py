@@ -1,9 +1,10 @@
-"""Who the model fails: accuracy and age-check errors by UTKFace's gender and ethnicity labels.
+"""Who the model fails: accuracy and age-check errors by the dataset's gender and ethnicity labels.
 
-The labels are the dataset's (binary gender and five coarse ethnicity codes in the
-file name), used only to measure: they are never an input to the model, and the
-service never infers or returns them. Cells under `MIN_CELL` faces are marked too
-small to read; each MAE carries a bootstrap 95 % interval.
+The labels come from the data source (`sources.group_labels`: UTKFace's binary gender and
+five coarse ethnicity codes in the file name; the other sources record none), used only to
+measure: they are never an input to the model, and the service never infers or returns
+them. Faces without labels are counted as such, never as a group. Cells under `MIN_CELL`
+faces are marked too small to read; each MAE carries a bootstrap 95 % interval.
 """
 
 from __future__ import annotations
@@ -11,22 +12,12 @@ from __future__ import annotations
 import torch
 
 from .metrics import Values
-from .sources.utkface import parse_name
+from .sources import GroupLabels
 
-GENDERS = {0: "male", 1: "female"}
-ETHNICITIES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 MIN_CELL = 30
 ADULTS = (20, 59)
 BOOTSTRAP_ROUNDS = 1000
-
-
-def utkface_groups(file_name: str) -> dict[str, str | None]:
-    """{"gender": ..., "ethnicity": ...} from a chip's name; None where the name lacks the field."""
-    labels = parse_name(file_name) or {}
-    return {
-        "gender": GENDERS.get(labels.get("gender")),
-        "ethnicity": ETHNICITIES.get(labels.get("race")),
-    }
+NO_LABELS: GroupLabels = {"gender": None, "ethnicity": None}
 
 
 def bootstrap_mae_interval(errors: torch.Tensor, seed: int = 0) -> list[float]:
@@ -64,17 +55,25 @@ def _rates(rows: torch.Tensor) -> dict:
 def group_report(
     pred: Values,
     true: Values,
-    groups: list[dict[str, str | None]],
+    groups: list[GroupLabels | None],
     p_over: Values | None = None,
     thresholds: list[int] | None = None,
     confidence: float = 0.9,
 ) -> dict:
-    """MAE, CS@5 (and age-check error rates) per label value, over all faces and within ages 20-59."""
+    """MAE, CS@5 (and age-check error rates) per label value, over all faces and within ages 20-59.
+
+    `groups` holds each face's labels, None for a face whose source records none."""
+    unlabelled = sum(g is None for g in groups)
+    groups = [NO_LABELS if g is None else g for g in groups]
     pred, true = torch.as_tensor(pred).float().cpu(), torch.as_tensor(true).float().cpu()
     p_over = None if p_over is None else torch.as_tensor(p_over)
     errors = (pred - true).abs()
     per_face_checks = _per_face_checks(p_over, true, thresholds, confidence)
-    report: dict = {"min_cell": MIN_CELL, "labels": "UTKFace file-name labels, used only to measure"}
+    report: dict = {
+        "min_cell": MIN_CELL,
+        "labels": "the data source's labels (UTKFace: the file name), used only to measure",
+        "n_without_labels": unlabelled,
+    }
     for dimension in ("gender", "ethnicity"):
         values = [g[dimension] for g in groups]
         report[dimension] = {}
@@ -136,29 +135,12 @@ def _spread(cells: dict[str, dict], key: str = "mae") -> dict:
     return {"worst": worst, "best": best, "worst_to_best_mae": round(readable[worst] / readable[best], 3)}
 
 
-def group_weights(ages: torch.Tensor, originals: list[str]) -> torch.Tensor:
-    """Loss weights inverse to the size of each (age decade x ethnicity label) cell, mean 1.
-
-    A lever against the spread between groups: faces from rare cells (e.g. older Asian
-    faces) count as much in total as those from common ones. Unlabelled faces share one
-    cell per decade. Cells are capped at 10x the mean weight so a handful of faces cannot
-    dominate a batch.
-    """
-    decades = (ages.cpu().round().long() // 10).tolist()
-    labels = [utkface_groups(name)["ethnicity"] for name in originals]
-    keys = list(zip(decades, labels))
-    counts: dict = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    weights = torch.tensor([1.0 / counts[key] for key in keys])
-    weights = weights / weights.mean()
-    weights = weights.clamp(max=10.0)
-    return (weights / weights.mean()).to(ages.device)
-
-
-def worst_group_mae(pred: Values, true: torch.Tensor, originals: list[str]) -> tuple[str, float] | None:
-    """The ethnicity label with the highest MAE among adults 20-59 (cells of at least MIN_CELL faces)."""
-    labels = [utkface_groups(name)["ethnicity"] for name in originals]
+def worst_group_mae(
+    pred: Values, true: torch.Tensor, groups: list[GroupLabels | None]
+) -> tuple[str, float] | None:
+    """The ethnicity label with the highest MAE among adults 20-59 (cells of at least MIN_CELL faces);
+    None when no cell is that large, or the faces carry no labels."""
+    labels = [None if g is None else g["ethnicity"] for g in groups]
     pred = torch.as_tensor(pred).float().cpu()
     errors, adults = (pred - true.cpu()).abs(), _adults(true.cpu())
     maes = {}
@@ -170,37 +152,3 @@ def worst_group_mae(pred: Values, true: torch.Tensor, originals: list[str]) -> t
         return None
     worst = max(maes, key=maes.get)
     return worst, maes[worst]
-
-
-class GroupDro:
-    """Online group DRO (Sagawa et al. 2020) over UTKFace's ethnicity labels.
-
-    Each step's loss is a weighted mean of the groups' mean losses in the batch, and the
-    weights move towards the groups that lost most (exponentiated gradient, step `eta`).
-    Group-balanced weights lift small groups whatever their error; here the group the model
-    serves worst gains weight, even when it is the largest (as White is in UTKFace).
-    Unlabelled faces form a group of their own. Weights are kept per process.
-    """
-
-    def __init__(self, originals: list[str], eta: float, device: torch.device | str = "cpu"):
-        labels = [utkface_groups(name)["ethnicity"] or "unlabelled" for name in originals]
-        self.names = sorted(set(labels))
-        index = {name: i for i, name in enumerate(self.names)}
-        self.group_of = torch.tensor([index[label] for label in labels], device=device)
-        self.eta = eta
-        self.q = torch.full((len(self.names),), 1.0 / len(self.names), device=device)
-
-    def loss(self, per_sample: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        groups = self.group_of[idx]
-        count = torch.bincount(groups, minlength=len(self.names)).to(per_sample.dtype)
-        total = torch.zeros(len(self.names), device=per_sample.device).index_add(0, groups, per_sample)
-        present = count > 0
-        means = total[present] / count[present]
-        with torch.no_grad():
-            self.q[present] *= torch.exp(self.eta * means.detach())
-            self.q /= self.q.sum()
-        weights = self.q[present]
-        return (weights * means).sum() / weights.sum()
-
-    def weights(self) -> dict[str, float]:
-        return {name: round(float(w), 3) for name, w in zip(self.names, self.q)}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, load_config
+from .config import ANY, REMOVED_KEYS, TrainConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "training" / "configs" / "shipped"
@@ -47,19 +47,17 @@ LINEAGE_KEYS = {"weights_sha256", "recorded_config", "evidence", "ran_with"}
 # value that does what the code did before the key existed (ANY: the run never read it) and why. Loading
 # the record would fill them with today's defaults, which is wrong where a default changed behaviour:
 # run.precision = auto picks bf16 on CPUs with native bf16, but every run before the key was fp32.
-ANY = object()
 ADDED_AFTER_RUN: dict[str, tuple[Any, str]] = {
-    "data.dro_step": (ANY, "read only with data.balance = group_dro"),
     "model.arch": ("resnet50", "the only backbone before model.arch existed"),
     "optim.anneal_by_time": (False, "a cosine over the epochs was the only schedule before"),
     "optim.distill_from": ([], "no distillation before it existed"),
     "optim.distill_weight": (ANY, "read only with optim.distill_from"),
     "run.precision": ("fp32", "fp32 was the only precision before bf16 autocast existed"),
-    "run.select_by": ("val_mae", "the best epoch was the lowest val MAE before select_by existed"),
 }
-# Keys a recorded config holds that the dataclasses no longer have: name each with why the code now always
-# does what the run's value did (none yet).
-REMOVED_SINCE_RUN: dict[str, str] = {}
+# Keys a recorded config holds that the dataclasses no longer have, each with the value today's code always
+# does (ANY: the run never read it) and why the key went: config.REMOVED_KEYS, which also refuses them in a
+# config file. A record that held another value did something today's code cannot.
+REMOVED_SINCE_RUN: dict[str, tuple[Any, str]] = REMOVED_KEYS
 # How a run was watched, not what it trained: a progress bar and MLflow logging leave the weights alone.
 NOT_RECIPE = ("run.progress", "run.mlflow")
 
@@ -214,11 +212,18 @@ def _difference(key: str, resolved: dict[str, Any], record: dict[str, Any]) -> s
             return f"{key} = {resolved[key]!r}; the run predates the key and did {before!r}"
         return None
     if key not in resolved:
-        return (
-            None if key in REMOVED_SINCE_RUN else f"{key}: recorded, no longer a key; see REMOVED_SINCE_RUN"
-        )
+        return _removed_difference(key, record[key])
     if resolved[key] != record[key]:
         return f"{key}: stage {resolved[key]!r}, recorded {record[key]!r}"
+    return None
+
+
+def _removed_difference(key: str, recorded: Any) -> str | None:
+    if key not in REMOVED_SINCE_RUN:
+        return f"{key}: recorded, no longer a key; see REMOVED_SINCE_RUN"
+    now = REMOVED_SINCE_RUN[key][0]
+    if now is not ANY and recorded != now:
+        return f"{key}: recorded {recorded!r}, removed since; today's code always does {now!r}"
     return None
 
 

@@ -1,4 +1,8 @@
-"""Training losses for the three heads."""
+"""The training loss: cross-entropy to a target distribution over the age bins, plus L1 on the expected age.
+
+What the target is (soft labels, or soft labels mixed with teachers' distributions) is the run's target
+strategy, `training/targets.py`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import torch
 from torch.nn import functional as nnf
 
 from inference_service.vision.model_config import ModelConfig
-
-from .config import OptimConfig
 
 
 def soft_labels(ages: torch.Tensor, cfg: ModelConfig, sigma: float) -> torch.Tensor:
@@ -28,32 +30,10 @@ def expected_age(logits: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
 
 
 def age_loss(
-    logits: torch.Tensor,
-    ages: torch.Tensor,
-    cfg: ModelConfig,
-    optim: OptimConfig,
-    weights: torch.Tensor | None = None,
-    teacher: torch.Tensor | None = None,
-    reduce: bool = True,
+    logits: torch.Tensor, ages: torch.Tensor, target: torch.Tensor, cfg: ModelConfig, l1_weight: float
 ) -> torch.Tensor:
-    """Per-sample loss, optionally weighted (label-distribution smoothing), averaged (or per sample,
-    for group DRO, with `reduce=False`).
-
-    `teacher` (bins head) holds a teacher's age distributions for these samples; the
-    cross-entropy target becomes a mix of them and the Gaussian soft labels, which
-    carries what the teacher learnt about ambiguous faces (self-distillation).
-    """
-    if cfg.head == "bins":
-        target = soft_labels(ages, cfg, optim.label_sigma)
-        if teacher is not None:
-            target = torch.lerp(target, teacher, optim.distill_weight)
-        per_sample = -(target * nnf.log_softmax(logits, dim=1)).sum(dim=1)
-        if optim.l1_weight:
-            per_sample = per_sample + optim.l1_weight * (expected_age(logits, cfg) - ages).abs()
-    elif cfg.head == "l1":
-        per_sample = (logits.view(-1) - ages).abs()
-    else:
-        per_sample = (logits.view(-1) - ages) ** 2
-    if weights is not None:
-        per_sample = per_sample * weights
-    return per_sample.mean() if reduce else per_sample
+    """Batch mean of the cross-entropy to `target` (N x bins) plus `l1_weight` x |expected - true age|."""
+    per_sample = -(target * nnf.log_softmax(logits, dim=1)).sum(dim=1)
+    if l1_weight:
+        per_sample = per_sample + l1_weight * (expected_age(logits, cfg) - ages).abs()
+    return per_sample.mean()

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -34,9 +33,10 @@ from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import ModelConfig
 
 from .config import TrainConfig
-from .data import FaceSet, augment, capped_indices, lds_weights, load_split
-from .groups import GroupDro, group_weights, worst_group_mae
+from .data import FaceSet, augment, load_split
+from .groups import worst_group_mae
 from .losses import age_loss
+from .targets import choose_target
 
 log = logging.getLogger("training")
 
@@ -239,7 +239,6 @@ class Trainer:
             self.handlers = _log_to(self.out / "train.log")
         self.mcfg = ModelConfig(
             arch=config.model.arch,
-            head=config.model.head,
             input_size=config.model.input_size,
             template=prepared_template(config.data.prepared),
             age_min=config.model.age_min,
@@ -247,6 +246,7 @@ class Trainer:
         )
         _refuse_template_mismatch(config.model.init, self.mcfg.template)
         self._load_data()
+        self.target = choose_target(config, self.mcfg, self.train_set, self.device, announce=self.info.main)
         self.bf16 = use_bf16(config.run.precision, self.device)
         self._log_start()
         self._build_model()
@@ -259,61 +259,11 @@ class Trainer:
     # --- set-up -----------------------------------------------------------------------------
     def _load_data(self) -> None:
         data = self.config.data
-        if data.balance not in ("none", "cap", "lds", "group", "group_dro"):
-            raise ValueError(f"data.balance must be none, cap, lds, group or group_dro, not {data.balance!r}")
-        if self.config.run.select_by not in ("val_mae", "worst_group"):
-            raise ValueError(
-                f"run.select_by must be val_mae or worst_group, not {self.config.run.select_by!r}"
-            )
         size = self.mcfg.input_size
         self.train_set = load_split(data.prepared, "train", size, data.limit).to(self.device)
         self.val_set = load_split(data.prepared, "val", size, max(64, data.limit // 4) if data.limit else 0)
-        ages = self.train_set.ages
-        self.weights = (
-            lds_weights(ages, data.lds_sigma, self.mcfg.age_max)
-            if data.balance == "lds"
-            else group_weights(ages, self.train_set.originals)
-            if data.balance == "group"
-            else None
-        )
-        self.dro = (
-            GroupDro(self.train_set.originals, data.dro_step, self.device)
-            if data.balance == "group_dro"
-            else None
-        )
-        self.teacher = self._teacher_distributions() if self.config.optim.distill_from else None
-        counts = torch.bincount(ages.round().long().cpu())
-        epoch_size = int(counts.clamp(max=data.age_cap).sum()) if data.balance == "cap" else len(ages)
-        self.steps_per_epoch = max(1, epoch_size // self.config.optim.batch_size)
+        self.steps_per_epoch = max(1, len(self.train_set) // self.config.optim.batch_size)
         self.per_rank_batch = max(1, self.config.optim.batch_size // self.info.world)
-
-    def _teacher_distributions(self) -> torch.Tensor:
-        """The teachers' averaged, flip-averaged, calibrated age distribution for every training face.
-
-        Each teacher sees the training crops at its own input size (the prepared set is larger than any
-        network's input), so teachers of other architectures and sizes can be mixed.
-        """
-        if self.mcfg.head != "bins":
-            raise ValueError("optim.distill_from needs the bins head (a distribution to learn from)")
-        data, total = self.config.data, None
-        for path in self.config.optim.distill_from:
-            started = time.time()
-            teacher = AgeEstimator.from_checkpoint(path, device=str(self.device), batch_size=128)
-            cfg = teacher.model_config
-            if (cfg.age_min, cfg.age_max) != (self.mcfg.age_min, self.mcfg.age_max):
-                raise ValueError(f"teacher {path} covers ages {cfg.age_min}-{cfg.age_max}, not the student's")
-            images = (
-                self.train_set.images
-                if cfg.input_size == self.mcfg.input_size
-                else load_split(data.prepared, "train", cfg.input_size, data.limit).images
-            )
-            out = teacher.predict_crops(images)
-            mae = float(np.abs(out.age - self.train_set.ages.cpu().numpy()).mean())
-            if self.info.main:
-                log.info("teacher %s: train MAE %.3f, %.0f s", path, mae, time.time() - started)
-            probabilities = torch.from_numpy(out.probabilities)
-            total = probabilities if total is None else total + probabilities
-        return (total / len(self.config.optim.distill_from)).to(self.device)
 
     def _log_start(self) -> None:
         if self.info.main:
@@ -329,13 +279,22 @@ class Trainer:
                 cpu["model"],
                 cpu["kind"],
             )
+            log.info("target: %s", self.target.describe())
+            labelled = sum(g is not None for g in self.val_set.groups)
+            if labelled:
+                log.info(
+                    "val group labels: %d of %d faces (worst adult group logged)", labelled, len(self.val_set)
+                )
+            else:
+                log.info("val group labels: none (the prepared set's source records none): no worst group")
 
     def _build_model(self) -> None:
         model = build_model(self.mcfg)
         head_loaded = _initial_weights(model, self.config.model.init, self.mcfg.arch)
-        if self.mcfg.head != "bins" and not head_loaded:  # regression starts at the mean age: steadier
-            last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-            nn.init.constant_(last.bias, float(self.train_set.ages.mean()))
+        if self.info.main and self.config.model.init != "random":
+            log.info(
+                "init %s: backbone%s", self.config.model.init, " and head" if head_loaded else ", new head"
+            )
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.ema_update = WarmupEma(self.config.optim.ema_decay)
         self.ema = (
@@ -381,8 +340,6 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
             self.ema_update.updates = int(self.ema.n_averaged)
         self.start_epoch, self.best = state["epoch"] + 1, state["best"]
-        if self.dro is not None and "dro_q" in state:
-            self.dro.q = state["dro_q"].to(self.device)
         self.started -= state.get("elapsed_s", 0.0)  # the time budget (and a time-based schedule) goes on
         history = self.out / "history.json"
         self.history = json.loads(history.read_text()) if history.exists() else []
@@ -400,13 +357,7 @@ class Trainer:
     def _order(self, epoch: int) -> torch.Tensor:
         """This rank's sample indices for the epoch: the same shuffle on every rank, equal step counts."""
         generator = torch.Generator().manual_seed(self.config.run.seed * 1000 + epoch)
-        ages, data = self.train_set.ages, self.config.data
-        order = (
-            capped_indices(ages, data.age_cap, generator)
-            if data.balance == "cap"
-            else torch.arange(len(ages))
-        )
-        order = order[torch.randperm(len(order), generator=generator)]
+        order = torch.randperm(len(self.train_set), generator=generator)
         order = order[: self.steps_per_epoch * self.per_rank_batch * self.info.world]
         return order[self.info.rank :: self.info.world]
 
@@ -433,14 +384,8 @@ class Trainer:
         inputs = normalise(images, self.mcfg).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.net(inputs)
-        weights = None if self.weights is None else self.weights[idx]
-        teacher = None if self.teacher is None else self.teacher[idx]
-        ages, optim = self.train_set.ages[idx], self.config.optim
-        if self.dro is None:
-            loss = age_loss(logits.float(), ages, self.mcfg, optim, weights, teacher)
-        else:
-            per_sample = age_loss(logits.float(), ages, self.mcfg, optim, weights, teacher, reduce=False)
-            loss = self.dro.loss(per_sample, idx)
+        ages = self.train_set.ages[idx]
+        loss = age_loss(logits.float(), ages, self.target(ages, idx), self.mcfg, self.config.optim.l1_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.grad_clip:
@@ -477,19 +422,15 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     def _validate(self, epoch: int) -> dict:
-        """Validation figures of this epoch; a better one (by `run.select_by`) is exported."""
+        """Validation figures of this epoch; a better val MAE is exported as the best checkpoint."""
         flip = self.config.run.eval_flip
         pred = validation_ages(self._scored(), self.mcfg, self.val_set, self.device, flip)
         figures: dict = {"val_mae": float((pred - self.val_set.ages).abs().mean())}
-        worst = worst_group_mae(pred, self.val_set.ages, self.val_set.originals)
+        worst = worst_group_mae(pred, self.val_set.ages, self.val_set.groups)
         if worst is not None:
             figures["val_worst_group"], figures["val_worst_group_mae"] = worst
-        if self.dro is not None:
-            figures["dro_weights"] = self.dro.weights()
-        key = "val_worst_group_mae" if self.config.run.select_by == "worst_group" else "val_mae"
-        score = figures.get(key, figures["val_mae"])
-        if score < self.best.get("score", self.best["val_mae"]):
-            self.best = {"val_mae": figures["val_mae"], "score": score, "epoch": epoch + 1}
+        if figures["val_mae"] < self.best["val_mae"]:
+            self.best = {"val_mae": figures["val_mae"], "epoch": epoch + 1}
             _export(self.out / "best.safetensors", self._scored(), self.mcfg, self.config, self.best, self)
         return figures
 
@@ -509,8 +450,6 @@ class Trainer:
             log.info(
                 "  worst adult group: %s, val MAE %.3f", row["val_worst_group"], row["val_worst_group_mae"]
             )
-        if "dro_weights" in row:
-            log.info("  group DRO weights: %s", row["dro_weights"])
         if self.tracker:
             numbers = {k: v for k, v in row.items() if k != "epoch" and isinstance(v, int | float)}
             self.tracker.log_metrics(numbers, step=row["epoch"])
@@ -527,8 +466,6 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
-        if self.dro is not None:
-            state["dro_q"] = self.dro.q
         torch.save(state, self.out / "last_state.pt")
 
     def _stop_reason(self, epoch: int) -> str | None:
@@ -559,13 +496,12 @@ class Trainer:
         best = self.out / "best.safetensors"
         if best.exists():
             sample_grid(best, self.val_set, self.out / "samples.png")
-            if self.mcfg.head == "bins":  # the distribution's temperature, fitted on the validation split
-                from .calibrate import calibrate
+            from .calibrate import calibrate  # the distribution's temperature, fitted on the validation split
 
-                plot = self.out / "calibration.png"
-                metrics["calibration"] = calibrate(
-                    best, self.config.data.prepared, plot=plot, device=str(self.device)
-                )
+            plot = self.out / "calibration.png"
+            metrics["calibration"] = calibrate(
+                best, self.config.data.prepared, plot=plot, device=str(self.device)
+            )
         (self.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         if self.tracker:
             self.tracker.log_artifacts(str(self.out))

@@ -31,7 +31,7 @@ CONFIGS = sorted((REPO / "training" / "configs").rglob("*.toml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load_and_round_trip(path: Path) -> None:
     config = load_config(path)
-    assert config.model.head in ("bins", "l1", "mse") and config.optim.epochs > 0
+    assert config.model.arch in ("resnet50", "mobilenet_v2") and config.optim.epochs > 0
     assert tomllib.loads(to_toml(config.to_dict())) == config.to_dict()
 
 
@@ -52,6 +52,19 @@ def test_overrides_are_typed_and_checked() -> None:
         load_config(None, ["augment.flip=maybe"])
     with pytest.raises(ValueError):
         load_config(None, ["optim.epochs=many"])
+
+
+def test_choices_are_checked_at_load_time_and_removed_keys_say_why(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"run\.precision must be one of auto, bf16, fp32, not 'fp16'"):
+        load_config(None, ["run.precision=fp16"])
+    with pytest.raises(ValueError, match=r"model\.arch must be one of resnet50, mobilenet_v2, not 'vgg16'"):
+        load_config(None, ["model.arch=vgg16"])
+    path = tmp_path / "old.toml"
+    path.write_text('[data]\nbalance = "group_dro"\n')
+    with pytest.raises(ValueError, match=r"data\.balance = 'group_dro' was removed .*archive/README\.md"):
+        load_config(path)
+    with pytest.raises(ValueError, match=r"model\.head = 'l1' was removed .*always does 'bins'"):
+        load_config(None, ["model.head=l1"])
 
 
 def test_cli_lists_every_command(capsys: pytest.CaptureFixture) -> None:

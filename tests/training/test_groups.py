@@ -1,20 +1,36 @@
-"""The per-label report: labels parsed from UTKFace names, small cells marked, intervals around the MAE."""
+"""The per-label report: labels from the data source, small cells marked, intervals around the MAE."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from training.groups import MIN_CELL, group_report, utkface_groups
+from training.groups import MIN_CELL, group_report, worst_group_mae
+from training.sources import group_labels
 
 
-def test_labels_come_from_the_name_and_missing_fields_stay_unknown() -> None:
-    assert utkface_groups("34_1_2_20170116174525125.jpg.chip.jpg") == {
+def test_utkface_labels_come_from_the_name_and_missing_fields_stay_unknown() -> None:
+    assert group_labels("utkface", "34_1_2_20170116174525125.jpg.chip.jpg") == {
         "gender": "female",
         "ethnicity": "Asian",
     }
-    assert utkface_groups("39_1_20170116174525125.jpg.chip.jpg") == {"gender": "female", "ethnicity": None}
-    assert utkface_groups("not-a-chip.jpg") == {"gender": None, "ethnicity": None}
+    assert group_labels("utkface", "39_1_20170116174525125.jpg.chip.jpg") == {
+        "gender": "female",
+        "ethnicity": None,
+    }
+    assert group_labels("utkface", "not-a-chip.jpg") == {"gender": None, "ethnicity": None}
+
+
+def test_sources_without_labels_say_so() -> None:
+    """An IMDB-WIKI face is not an unlabelled UTKFace face: its source records no labels at all."""
+    assert group_labels("imdb-wiki", "01/nm0000001_rm1_1899-5-10_1968.jpg") is None
+    assert group_labels("appa-real", "000001.jpg_face.jpg") is None
+    with pytest.raises(ValueError, match="unknown source"):
+        group_labels("lfw", "x.jpg")
+    true = torch.full((40,), 30.0)
+    assert worst_group_mae(true + 2, true, [None] * 40) is None
+    report = group_report(true + 2, true, [None] * 20 + [{"gender": "male", "ethnicity": "White"}] * 20)
+    assert report["n_without_labels"] == 20 and report["ethnicity"]["all"]["cells"]["White"]["n"] == 20
 
 
 def test_report_per_cell_with_small_cells_marked_and_the_spread_among_adults() -> None:
@@ -41,23 +57,12 @@ def test_report_per_cell_with_small_cells_marked_and_the_spread_among_adults() -
     assert checks["n_under"] == 100 and 0 <= checks["false_accept_rate"] <= 1
 
 
-def test_group_weights_lift_rare_cells_and_keep_mean_one() -> None:
-    from training.groups import group_weights
-
-    names = ["30_0_0_x.jpg"] * 90 + ["30_0_2_x.jpg"] * 10  # White x90, Asian x10, same decade
-    weights = group_weights(torch.full((100,), 30.0), names)
-    assert abs(float(weights.mean()) - 1) < 1e-5
-    assert float(weights[-1]) == pytest.approx(9 * float(weights[0]), rel=1e-4)  # each cell sums the same
-    assert float(weights[:90].sum()) == pytest.approx(float(weights[90:].sum()), rel=1e-4)
-
-
 def test_worst_group_among_adults_ignores_small_cells() -> None:
-    from training.groups import worst_group_mae
-
     names = ["30_0_0_x.jpg"] * 40 + ["30_0_1_x.jpg"] * 40 + ["30_0_2_x.jpg"] * 5
+    groups = [group_labels("utkface", name) for name in names]
     true = torch.full((85,), 30.0)
     pred = true + torch.cat([torch.full((40,), 3.0), torch.full((40,), 5.0), torch.full((5,), 20.0)])
-    assert worst_group_mae(pred, true, names) == ("Black", 5.0)
+    assert worst_group_mae(pred, true, groups) == ("Black", 5.0)
 
 
 def test_age_standardised_mae_removes_a_gap_that_only_the_age_mix_makes() -> None:
@@ -71,27 +76,3 @@ def test_age_standardised_mae_removes_a_gap_that_only_the_age_mix_makes() -> Non
     cells = report["cells"]
     assert cells["White"]["mae_age_standardised"] == cells["Asian"]["mae_age_standardised"] == 4.0
     assert report["age_standardised"]["worst_to_best_mae"] == 1.0
-
-
-def test_group_dro_moves_weight_to_the_group_that_loses_most() -> None:
-    """Online group DRO: the loss is the weighted mean of the groups' means; weight follows the loss."""
-    from training.groups import GroupDro
-
-    names = ["30_0_0_1.jpg.chip.jpg"] * 4 + ["30_0_2_1.jpg.chip.jpg"] * 4 + ["30_0_1.jpg.chip.jpg"] * 2
-    dro = GroupDro(names, eta=0.5)
-    assert dro.names == ["Asian", "White", "unlabelled"] and dro.weights() == pytest.approx(
-        {"Asian": 1 / 3, "White": 1 / 3, "unlabelled": 1 / 3}, abs=1e-3
-    )
-    per_sample = torch.tensor([2.0] * 4 + [1.0] * 4 + [1.5] * 2, requires_grad=True)
-    idx = torch.arange(10)
-    loss = dro.loss(per_sample, idx)
-    weights = dro.weights()
-    assert weights["White"] > weights["unlabelled"] > weights["Asian"]
-    expected = (weights["White"] * 2.0 + weights["Asian"] * 1.0 + weights["unlabelled"] * 1.5) / sum(
-        weights.values()
-    )
-    assert float(loss.detach()) == pytest.approx(expected, abs=1e-3)
-    loss.backward()  # gradients reach every face, more to the losing group's
-    assert per_sample.grad[0] > per_sample.grad[4] > 0
-    only_asian = dro.loss(torch.tensor([1.0] * 4), torch.arange(4, 8))  # a batch without the other groups
-    assert float(only_asian) == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""The three heads train and decode; balancing and augmentation do what the config says."""
+"""The age head trains and decodes; the targets and augmentation do what the config says."""
 
 from __future__ import annotations
 
@@ -10,30 +10,31 @@ from safetensors.torch import save_file
 
 from inference_service.vision.age_model import build_model
 from inference_service.vision.model_config import ModelConfig, decode_output
-from training.config import AugmentConfig, OptimConfig
-from training.data import augment, capped_indices, lds_weights
+from training.config import AugmentConfig
+from training.data import augment
 from training.losses import age_loss, soft_labels
+from training.targets import Distillation, SoftLabels
 from training.train import _initial_weights
 
 
-@pytest.mark.parametrize("head", ["bins", "l1", "mse"])
-def test_each_head_gives_a_loss_that_training_lowers(head: str) -> None:
+def test_the_head_gives_a_loss_that_training_lowers() -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(head=head, input_size=32)
+    cfg = ModelConfig(input_size=32)
     model = build_model(cfg)
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 101 if head == "bins" else 1)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 101)
     features, ages = torch.randn(8, 2048), torch.tensor([1.0, 5, 20, 33, 47, 60, 75, 90])
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-4)
+    target = SoftLabels(cfg, sigma=2.0)(ages, torch.arange(8))
     losses = []
     for _ in range(10):
-        loss = age_loss(model.fc(features), ages, cfg, OptimConfig())
+        loss = age_loss(model.fc(features), ages, target, cfg, l1_weight=0.1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     out = decode_output(model.fc(features).detach().numpy(), cfg)
-    assert out.age.shape == (8,) and (out.interval is not None) == (head == "bins")
+    assert out.age.shape == (8,) and out.interval.shape == (8, 2)
     assert ((out.age >= 0) & (out.age <= 100)).all()
 
 
@@ -44,29 +45,26 @@ def test_soft_labels_are_distributions_centred_on_the_age() -> None:
     assert soft_labels(torch.tensor([30.4]), cfg, sigma=0)[0, 30] == 1
 
 
-def test_distillation_pulls_the_target_towards_the_teacher() -> None:
-    """With weight 1 the loss is the cross-entropy to the teacher alone; with 0 the teacher is ignored."""
-    cfg = ModelConfig(head="bins")
+def test_distillation_pulls_the_target_towards_the_teachers() -> None:
+    """With weight 1 the target is the teachers' distribution alone; with 0 it is the soft labels."""
+    cfg = ModelConfig()
     logits = torch.randn(4, cfg.num_bins)
-    ages = torch.tensor([5.0, 20.0, 40.0, 70.0])
-    teacher = torch.randn(4, cfg.num_bins).softmax(dim=1)
-    plain = OptimConfig(l1_weight=0.0)
-    own = -(teacher * logits.log_softmax(dim=1)).sum(dim=1).mean()
-    assert torch.isclose(
-        age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=1.0), teacher=teacher), own
-    )
-    ignored = age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=0.0), teacher=teacher)
-    assert torch.isclose(ignored, age_loss(logits, ages, cfg, plain))
-    half = age_loss(logits, ages, cfg, OptimConfig(l1_weight=0.0, distill_weight=0.5), teacher=teacher)
-    assert torch.isclose(half, (own + age_loss(logits, ages, cfg, plain)) / 2)
+    ages, idx = torch.tensor([5.0, 20.0, 40.0, 70.0]), torch.tensor([3, 0, 2, 1])
+    teachers = torch.randn(4, cfg.num_bins).softmax(dim=1)  # one row per training face
+    plain = SoftLabels(cfg, sigma=2.0)(ages, idx)
+
+    def loss(weight: float) -> torch.Tensor:
+        return age_loss(logits, ages, Distillation(cfg, 2.0, teachers, weight)(ages, idx), cfg, l1_weight=0)
+
+    own = -(teachers[idx] * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    assert torch.isclose(loss(1.0), own)
+    assert torch.isclose(loss(0.0), age_loss(logits, ages, plain, cfg, l1_weight=0))
+    assert torch.isclose(loss(0.5), (own + age_loss(logits, ages, plain, cfg, l1_weight=0)) / 2)
 
 
-def test_cap_and_lds_balance_the_ages() -> None:
-    ages = torch.tensor([30.0] * 50 + [80.0] * 5)
-    picked = capped_indices(ages, cap=10, generator=torch.Generator().manual_seed(0))
-    assert (ages[picked] == 30).sum() == 10 and (ages[picked] == 80).sum() == 5
-    weights = lds_weights(ages, sigma=2.0, age_max=100)
-    assert weights.mean() == pytest.approx(1.0) and weights[-1] > 5 * weights[0]
+def test_only_the_bins_head_exists() -> None:
+    with pytest.raises(ValueError, match="head 'mse' is not supported: only 'bins'"):
+        ModelConfig(head="mse")
 
 
 def test_augment_keeps_shape_and_range_and_can_be_switched_off() -> None:
@@ -81,16 +79,16 @@ def test_augment_keeps_shape_and_range_and_can_be_switched_off() -> None:
 
 def test_init_from_an_earlier_run_keeps_a_matching_head_and_rebuilds_another(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    earlier = build_model(ModelConfig(head="bins", input_size=32))
+    earlier = build_model(ModelConfig(input_size=32))
     path = tmp_path / "earlier.safetensors"
     save_file({k: v.half().contiguous() for k, v in earlier.state_dict().items()}, str(path))
 
-    same = build_model(ModelConfig(head="bins", input_size=32))
+    same = build_model(ModelConfig(input_size=32))
     assert _initial_weights(same, str(path), "resnet50") is True
     assert torch.allclose(same.fc.weight, earlier.fc.weight.half().float())
     assert torch.allclose(same.conv1.weight, earlier.conv1.weight.half().float())
 
-    other = build_model(ModelConfig(head="mse", input_size=32))
+    other = build_model(ModelConfig(input_size=32, age_max=90))  # another age range: another head shape
     assert _initial_weights(other, str(path), "resnet50") is False  # backbone loaded, new head left as built
     assert torch.allclose(other.conv1.weight, earlier.conv1.weight.half().float())
 

@@ -65,6 +65,23 @@ def test_a_changed_default_is_not_taken_for_the_recipe(tmp_path: Path) -> None:
     assert "extra.setting: recorded, no longer a key" in lineage.recipe_differences(stage, record)[0]
 
 
+def test_a_removed_key_is_accepted_only_with_the_value_the_code_now_always_does(tmp_path: Path) -> None:
+    """Records hold data.balance, model.head, ...; today's code always trains as balance = none did."""
+    stage = lineage.read_stage(lineage.SHIPPED / "06-cpu-bf16-stage6-112px.toml")
+    recorded = stage.config.to_dict()
+    recorded["data"].update(balance="none", age_cap=5000, lds_sigma=2.0)
+    recorded["model"]["head"] = "bins"
+    record = tmp_path / "recorded.toml"
+    record.write_text(to_toml(recorded))
+    assert lineage.recipe_differences(stage, record) == []
+    recorded["data"]["balance"] = "lds"
+    record.write_text(to_toml(recorded))
+    assert lineage.recipe_differences(stage, record) == [
+        "06-cpu-bf16-stage6-112px.toml: data.balance: recorded 'lds', removed since; "
+        "today's code always does 'none'"
+    ]
+
+
 def _copy_shipped(tmp_path: Path) -> Path:
     folder = tmp_path / "shipped"
     shutil.copytree(lineage.SHIPPED, folder)

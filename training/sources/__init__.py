@@ -1,4 +1,5 @@
-"""Labelled face datasets. Each module turns one dataset's layout into `Sample`s."""
+"""Labelled face datasets. Each module turns one dataset's layout into `Sample`s, and says which group
+labels (gender, ethnicity: used only to measure who the model serves worst) its photos carry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SOURCES: tuple[str, ...] = ("utkface", "imdb-wiki", "appa-real")
+# {"gender": ..., "ethnicity": ...}; a value is None where the photo's record lacks that field.
+GroupLabels = dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,17 @@ def iter_source(name: str, path: str | Path, **options: object) -> Iterator[Samp
 
         return appa_samples(path, AppaRealOptions(**options))  # type: ignore[arg-type]
     raise ValueError(f"unknown source {name!r}; known: {SOURCES}")
+
+
+def group_labels(source: str, original: str) -> GroupLabels | None:
+    """The group labels a source records for one photo (by its file name), or None: the source has none.
+
+    Only UTKFace names carry them; IMDB-WIKI and APPA-REAL, as read here, record no gender or ethnicity.
+    """
+    if source == "utkface":
+        from .utkface import group_labels as utkface_labels
+
+        return utkface_labels(original)
+    if source in SOURCES:
+        return None
+    raise ValueError(f"unknown source {source!r}; known: {SOURCES}")

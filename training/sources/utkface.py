@@ -10,8 +10,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import Sample
+from . import GroupLabels, Sample
 
+GENDERS = {0: "male", 1: "female"}
+ETHNICITIES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 _NAME = re.compile(r"^\s*(?P<age>\d{1,3})_(?P<rest>.*)$")
 _SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -30,6 +32,12 @@ def parse_name(name: str) -> dict | None:
     elif len(fields) == 2:
         labels["gender"] = _code(fields[0], 1)
     return labels
+
+
+def group_labels(name: str) -> GroupLabels:
+    """{"gender": ..., "ethnicity": ...} from a chip's name; None where the name lacks the field."""
+    labels = parse_name(name) or {}
+    return {"gender": GENDERS.get(labels.get("gender")), "ethnicity": ETHNICITIES.get(labels.get("race"))}
 
 
 def _code(text: str, largest: int) -> int | None:
