@@ -33,6 +33,7 @@ from .rows import DECODED, OK, answer_rows, decoded_image, error_row, photo_row,
 log = logging.getLogger(__name__)
 
 NO_SPILLING = {"automatic_object_spilling_enabled": False}  # decoded photos never go to disk
+EXTRA_WORKERS = 4  # worker processes kept beside the actors (decoding, writing)
 ROWS_PER_FILE = 5000  # fewer, larger Parquet files than one per batch
 
 
@@ -117,14 +118,21 @@ class Annotator:
         return results
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, actors: int) -> None:
     """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:PORT`) or $RAY_ADDRESS (set by
     `ray job submit`), else start one in-process."""
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, _system_config=NO_SPILLING)
+        ray.init(include_dashboard=False, log_to_driver=False, _system_config=local_system_config(actors))
+
+
+def local_system_config(actors: int) -> dict[str, Any]:
+    """No object spilling (decoded photos never go to disk), and room for a decoding and a writing
+    worker beside the actors: past its soft limit (one worker per CPU) Ray kills idle workers, and each
+    decoding task would then pay a fresh worker's start-up."""
+    return {**NO_SPILLING, "num_workers_soft_limit": max(os.cpu_count() or 1, actors) + EXTRA_WORKERS}
 
 
 def check_cpus(settings: Settings, actors: int) -> None:
@@ -211,7 +219,7 @@ def annotate(
     todo, skipped = plan(inputs, out, resume)
     if todo:
         pool = actors or settings.bulk.actors
-        connect(address)
+        connect(address, pool)
         try:
             check_cpus(settings, pool)
             ray.data.DataContext.get_current().enable_progress_bars = progress

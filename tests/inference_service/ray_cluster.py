@@ -21,7 +21,9 @@ from scripts.processes import free_port
 
 RAY = Path(sys.executable).parent / "ray"
 MARKER = "AGE_TEST_RAY_CLUSTER"
-NO_SPILLING = '{"automatic_object_spilling_enabled": false}'
+# As the embedded Ray of `annotate` (bulk.run.local_system_config): no spilling, and workers for decoding
+# kept alive beside an actor on a 1-CPU node instead of restarted for every task.
+SYSTEM_CONFIG = '{"automatic_object_spilling_enabled": false, "num_workers_soft_limit": 4}'
 
 
 class RayCluster:
@@ -53,7 +55,7 @@ class RayCluster:
 
     def start(self) -> RayCluster:
         self._ray(
-            "--head", "--port", str(self.port), "--include-dashboard=false", "--system-config", NO_SPILLING
+            "--head", "--port", str(self.port), "--include-dashboard=false", "--system-config", SYSTEM_CONFIG
         )
         for _ in range(self.nodes - 1):
             self._ray("--address", self.address)
@@ -72,7 +74,7 @@ class RayCluster:
                     continue
         return [pid for pid in found if pid != os.getpid()]
 
-    def stop(self, grace_s: float = 5.0) -> None:
+    def stop(self, grace_s: float = 2.0) -> None:
         """SIGTERM, then SIGKILL what is left after `grace_s`: only this cluster's processes."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.processes():
