@@ -21,6 +21,9 @@ class AgeCheckRequest:
 
     thresholds: tuple[int, ...] = ()
     confidence: float = 0.9
+    # ?distribution=true: each face also carries its calibrated age distribution (the page's live
+    # mode combines them over frames).
+    distribution: bool = False
 
 
 def _clip(value: float, high: int) -> float:
@@ -43,7 +46,14 @@ def _face(
         item["age_checks"] = age_checks(
             face.distribution, list(checks.thresholds), checks.confidence, meta.model
         )
+    if checks.distribution and face.distribution is not None:
+        item["age_distribution"] = _distribution(face.distribution, meta)
     return item
+
+
+def _distribution(probabilities: Any, meta: CheckpointMetadata) -> dict[str, Any]:
+    """P(age = age_min + i), rounded to 6 decimals (the tails matter when frames are combined)."""
+    return {"age_min": meta.model.age_min, "probabilities": [round(float(p), 6) for p in probabilities]}
 
 
 def answer(

@@ -66,3 +66,20 @@ def get_check_thresholds(
 
 
 ThresholdsDep = Annotated[list[int], Depends(get_check_thresholds)]
+
+
+def get_distribution(
+    distribution: Annotated[
+        bool,
+        Query(
+            description=(
+                "true: every face also carries `age_distribution`, its calibrated age distribution "
+                "(`probabilities[i]` = P(age = `age_min` + i)), e.g. to combine several frames of a video."
+            )
+        ),
+    ] = False,
+) -> bool:
+    return distribution
+
+
+DistributionDep = Annotated[bool, Depends(get_distribution)]

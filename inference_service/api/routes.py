@@ -14,7 +14,7 @@ from ..inference import ModelRuntime
 from ..settings import Settings
 from ..vision.decode import ImageError, decode_image
 from ..worker import InferenceFailed, NotReady
-from .deps import ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
+from .deps import DistributionDep, ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, file_too_large, status_of
 from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
 from .uploads import UploadedFile, read_files
@@ -40,7 +40,12 @@ def _multipart_body(field: str, many: bool) -> dict[str, Any]:
 
 
 async def _predict_one(
-    upload: UploadedFile, request: Request, runtime: ModelRuntime, settings: Settings, thresholds: list[int]
+    upload: UploadedFile,
+    request: Request,
+    runtime: ModelRuntime,
+    settings: Settings,
+    thresholds: list[int],
+    distribution: bool = False,
 ) -> dict[str, Any]:
     if upload.too_large:
         raise file_too_large(settings.max_upload_bytes)
@@ -57,7 +62,7 @@ async def _predict_one(
     decoded_at = time.perf_counter()
     assert runtime.worker is not None
     prediction, queued_ms = await runtime.worker.predict(decoded)
-    checks = AgeCheckRequest(tuple(thresholds), settings.check_confidence)
+    checks = AgeCheckRequest(tuple(thresholds), settings.check_confidence, distribution)
     before = {"decode": round((decoded_at - started) * 1000, 1), "queue": queued_ms}
     body = answer(prediction, decoded.width, decoded.height, runtime.metadata, runtime.device, checks, before)
     body["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
@@ -79,17 +84,22 @@ async def _predict_one(
         '`{"threshold": 18, "p_over": 0.973, "verdict": "over"}`: `p_over` is the calibrated probability '
         "that the person is at least that old; the verdict is `over` or `under` when that sure (the "
         "service's `check_confidence`), else `uncertain`: ask for ID.\n\n"
+        "`?distribution=true` adds each face's calibrated age distribution (`age_distribution`).\n\n"
         "Example: `curl -F file=@group.jpg 'http://127.0.0.1:8000/predict?thresholds=18'`"
     ),
     responses=documented(400, 401, 408, 413, 415, 422, 500, 503),
     openapi_extra=_multipart_body("file", many=False),
 )
 async def predict(
-    request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
+    request: Request,
+    runtime: ReadyRuntimeDep,
+    settings: SettingsDep,
+    thresholds: ThresholdsDep,
+    distribution: DistributionDep,
 ) -> dict[str, Any]:
     with runtime.gate.admit():
         (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s)
-        return await _predict_one(upload, request, runtime, settings, thresholds)
+        return await _predict_one(upload, request, runtime, settings, thresholds, distribution)
 
 
 @router.post(

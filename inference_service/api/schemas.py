@@ -34,6 +34,13 @@ class AgeCheck(BaseModel):
     )
 
 
+class AgeDistribution(BaseModel):
+    age_min: int = Field(description="the age of probabilities[0]")
+    probabilities: list[float] = Field(
+        description="P(age = age_min + i), temperature-calibrated; sums to 1 up to rounding"
+    )
+
+
 class Face(BaseModel):
     box: tuple[float, float, float, float] = Field(
         description="x1, y1, x2, y2 in pixels of the upright image"
@@ -50,6 +57,9 @@ class Face(BaseModel):
     )
     age_checks: list[AgeCheck] | None = Field(
         default=None, description="one entry per requested threshold, in threshold order (when asked for)"
+    )
+    age_distribution: AgeDistribution | None = Field(
+        default=None, description="the calibrated age distribution (with ?distribution=true)"
     )
 
 

@@ -70,6 +70,8 @@ export interface paths {
          *
          *     Age checks: add `?thresholds=18` (or `13,18,21,25`) and every face carries `age_checks`, e.g. `{"threshold": 18, "p_over": 0.973, "verdict": "over"}`: `p_over` is the calibrated probability that the person is at least that old; the verdict is `over` or `under` when that sure (the service's `check_confidence`), else `uncertain`: ask for ID.
          *
+         *     `?distribution=true` adds each face's calibrated age distribution (`age_distribution`).
+         *
          *     Example: `curl -F file=@group.jpg 'http://127.0.0.1:8000/predict?thresholds=18'`
          */
         post: operations["predict_predict_post"];
@@ -140,6 +142,19 @@ export interface components {
              * @enum {string}
              */
             verdict: "over" | "under" | "uncertain";
+        };
+        /** AgeDistribution */
+        AgeDistribution: {
+            /**
+             * Age Min
+             * @description the age of probabilities[0]
+             */
+            age_min: number;
+            /**
+             * Probabilities
+             * @description P(age = age_min + i), temperature-calibrated; sums to 1 up to rounding
+             */
+            probabilities: number[];
         };
         /** BatchItem */
         BatchItem: {
@@ -272,6 +287,8 @@ export interface components {
              * @description one entry per requested threshold, in threshold order (when asked for)
              */
             age_checks?: components["schemas"]["AgeCheck"][] | null;
+            /** @description the calibrated age distribution (with ?distribution=true) */
+            age_distribution?: components["schemas"]["AgeDistribution"] | null;
             /**
              * Age Interval
              * @description [low, high] holding the model's central probability mass (bins head only)
@@ -645,6 +662,8 @@ export interface operations {
             query?: {
                 /** @description Age checks: up to 8 comma-separated whole ages, e.g. `13,18,21,25`. Each face then carries `age_checks`: the calibrated probability that the person is at least that old, and a verdict. Absent: the service's `age_thresholds`; empty: no checks. */
                 thresholds?: string | null;
+                /** @description true: every face also carries `age_distribution`, its calibrated age distribution (`probabilities[i]` = P(age = `age_min` + i)), e.g. to combine several frames of a video. */
+                distribution?: boolean;
             };
             header?: never;
             path?: never;
