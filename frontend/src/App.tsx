@@ -5,6 +5,7 @@ import { errorSentence } from './api/errors';
 import type { PredictResponse } from './api/types';
 import { AgeCheckControl, type CheckChoice, loadCheck, saveCheck } from './components/AgeCheckControl';
 import { CameraCapture } from './components/CameraCapture';
+import { LiveView } from './components/LiveView';
 import { PhotoPicker } from './components/PhotoPicker';
 import { ProgressStatus, type Step } from './components/ProgressStatus';
 import { ResultView } from './components/ResultView';
@@ -32,6 +33,7 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
   const controller = useRef<AbortController | null>(null);
   const imageUrl = useRef<string | null>(null);
   const [check, setCheck] = useState<CheckChoice>(() => loadCheck());
+  const [live, setLive] = useState(false);
   // Read by `analyse` at call time, so a choice made just before an upload is the one asked for.
   const checkRef = useRef<CheckChoice>(check);
 
@@ -90,7 +92,14 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
     setCheck(choice);
     saveCheck(choice);
     // The photo on screen is asked again; the person does not upload it a second time.
-    if (state.kind === 'done') void analyse({ upload: state.upload });
+    // (In live mode the tracks take the new check from their next frame.)
+    if (state.kind === 'done' && !live) void analyse({ upload: state.upload });
+  };
+
+  /** A photo chosen (button, drop, paste, camera still) leaves live mode. */
+  const choosePhoto = (file: File) => {
+    setLive(false);
+    void analyse({ file });
   };
 
   const isBusy = state.kind === 'busy';
@@ -102,18 +111,24 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
       </header>
 
       <main className="main" aria-busy={isBusy}>
-        <PhotoPicker disabled={isBusy} onFile={(file) => void analyse({ file })}>
-          <CameraCapture disabled={isBusy} onCapture={(file) => void analyse({ file })} />
+        <PhotoPicker disabled={isBusy} onFile={choosePhoto}>
+          <CameraCapture
+            disabled={isBusy}
+            onCapture={choosePhoto}
+            live={live}
+            onLiveChange={setLive}
+          />
         </PhotoPicker>
         <AgeCheckControl value={check} disabled={isBusy} onChange={changeCheck} />
 
-        {state.kind === 'busy' && <ProgressStatus step={state.step} />}
-        {state.kind === 'failed' && (
+        {live && <LiveView predict={predict} check={check} />}
+        {!live && state.kind === 'busy' && <ProgressStatus step={state.step} />}
+        {!live && state.kind === 'failed' && (
           <p className="error" role="alert" data-testid="error">
             {state.message}
           </p>
         )}
-        {state.kind === 'done' && (
+        {!live && state.kind === 'done' && (
           // key: a new photo starts with nothing selected.
           <ResultView
             key={state.imageUrl}

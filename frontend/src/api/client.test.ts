@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiBase, createPredict } from './client';
+import { apiBase, createPredict, predictUrl } from './client';
 import { ApiError } from './errors';
 
 let server: Server;
@@ -128,5 +128,14 @@ describe('apiBase', () => {
     expect(apiBase(undefined)).toBe('');
     expect(apiBase('')).toBe('');
     expect(apiBase(' https://api.example.org/ ')).toBe('https://api.example.org');
+  });
+});
+
+describe('predictUrl', () => {
+  it('adds the age checks and the distribution only when asked', () => {
+    expect(predictUrl('')).toBe('/predict');
+    expect(predictUrl('', [18])).toBe('/predict?thresholds=18');
+    expect(predictUrl('https://a.example', [], true)).toBe('https://a.example/predict?distribution=true');
+    expect(predictUrl('', [13, 18], true)).toBe('/predict?thresholds=13,18&distribution=true');
   });
 });

@@ -18,11 +18,17 @@ export interface PredictOptions {
   onUploaded?: () => void;
   /** Age checks to ask for (?thresholds=18): each face then carries `age_checks`. */
   thresholds?: readonly number[];
+  /** Ask for each face's calibrated age distribution (?distribution=true): live mode combines them. */
+  distribution?: boolean;
 }
 
-/** `${base}/predict`, with ?thresholds= when age checks are asked for. */
-export function predictUrl(base: string, thresholds: readonly number[] = []): string {
-  return thresholds.length ? `${base}/predict?thresholds=${thresholds.join(',')}` : `${base}/predict`;
+/** `${base}/predict`, with ?thresholds= when age checks are asked for and ?distribution=true when asked. */
+export function predictUrl(base: string, thresholds: readonly number[] = [], distribution = false): string {
+  const query = [
+    ...(thresholds.length ? [`thresholds=${thresholds.join(',')}`] : []),
+    ...(distribution ? ['distribution=true'] : []),
+  ];
+  return query.length ? `${base}/predict?${query.join('&')}` : `${base}/predict`;
 }
 
 export type PredictFn = (file: Blob, filename: string, options?: PredictOptions) => Promise<PredictResponse>;
@@ -58,7 +64,7 @@ export function createPredict(base: string = apiBase()): PredictFn {
   return (file, filename, options = {}) =>
     new Promise<PredictResponse>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open('POST', predictUrl(base, options.thresholds));
+      xhr.open('POST', predictUrl(base, options.thresholds, options.distribution));
       xhr.responseType = 'text';
       xhr.setRequestHeader('Accept', 'application/json');
 

@@ -26,6 +26,18 @@ describe('camera', () => {
     expect(await screen.findByRole('button', { name: 'Take a photo with the camera' })).toBeEnabled();
   });
 
+  it('offers a Live toggle next to it when the page has live mode', async () => {
+    vi.stubGlobal('navigator', { ...navigator, mediaDevices: devices(['videoinput']) });
+    const onLiveChange = vi.fn();
+    const view = render(<CameraCapture disabled={false} onCapture={() => undefined} live={false} onLiveChange={onLiveChange} />);
+    fireEvent.click(await screen.findByRole('button', { name: 'Live' }));
+    expect(onLiveChange).toHaveBeenCalledWith(true);
+    view.rerender(<CameraCapture disabled={false} onCapture={() => undefined} live onLiveChange={onLiveChange} />);
+    expect(screen.getByRole('button', { name: 'Stop live' })).toHaveAttribute('aria-pressed', 'true');
+    // no second stream while live runs
+    expect(screen.getByRole('button', { name: 'Take a photo with the camera' })).toBeDisabled();
+  });
+
   it('shows the live camera in the preview once it opens, and stops it on cancel', async () => {
     const stop = vi.fn();
     const stream = { getTracks: () => [{ stop }] } as unknown as MediaStream;

@@ -4,6 +4,9 @@ import { useEffect, useRef, useState } from 'react';
 interface Props {
   disabled: boolean;
   onCapture: (file: File) => void;
+  /** Live mode (the camera preview with ages updated continuously): on, and how to switch it. */
+  live?: boolean;
+  onLiveChange?: (live: boolean) => void;
 }
 
 /** True when getUserMedia exists and at least one video input is present. */
@@ -16,7 +19,7 @@ export async function cameraAvailable(devices: MediaDevices | undefined = naviga
   }
 }
 
-export function CameraCapture({ disabled, onCapture }: Props) {
+export function CameraCapture({ disabled, onCapture, live = false, onLiveChange }: Props) {
   const [available, setAvailable] = useState(false);
   const [open, setOpen] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -84,8 +87,13 @@ export function CameraCapture({ disabled, onCapture }: Props) {
   return (
     <>
       {!open && (
-        <button type="button" disabled={disabled} onClick={() => void start()}>
+        <button type="button" disabled={disabled || live} onClick={() => void start()}>
           Take a photo with the camera
+        </button>
+      )}
+      {!open && onLiveChange && (
+        <button type="button" aria-pressed={live} disabled={disabled && !live} onClick={() => onLiveChange(!live)}>
+          {live ? 'Stop live' : 'Live'}
         </button>
       )}
       {problem && <p className="note">{problem}</p>}

@@ -25,7 +25,8 @@ interface Props {
 
 const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value));
 
-function boxStyle(face: Face, width: number, height: number): CSSProperties {
+/** A box's place in percent of the picture, clipped to it (also used by the live view). */
+export function boxStyle(face: { box: readonly [number, number, number, number] }, width: number, height: number): CSSProperties {
   const [x1, y1, x2, y2] = face.box;
   const left = clamp(x1, 0, width);
   const top = clamp(y1, 0, height);
