@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from scripts.fake_camera import pan_y4m
 from scripts.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,16 +145,49 @@ def phone_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Pag
     )
 
 
+def launch_with_camera(playwright: Playwright, video: Path | None = None) -> Browser:
+    """A Chromium with Chromium's fake camera: a moving test pattern, or `video` (a .y4m file) on a loop."""
+    args = [*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    if video is not None:
+        args.append(f"--use-file-for-fake-video-capture={video}")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
 @pytest.fixture
 def camera_page(playwright: Playwright, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A tab in a Chromium that has a camera: Chromium's built-in fake one (a moving test pattern)."""
-    chromium = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-    )
+    chromium = launch_with_camera(playwright)
     try:
         yield from _open_page(chromium, request, viewport=DESKTOP, permissions=["camera"])
+    finally:
+        chromium.close()
+
+
+# The group photo as a camera sees it: 480x360, a slow pan there and back (16 frames at 4 per second).
+PAN_PHOTO = Path("pexels") / "pexels-andrea-piacquadio-2672979.jpg"
+
+
+@pytest.fixture(scope="session")
+def pan_video(tmp_path_factory: pytest.TempPathFactory, photos: Path) -> Path:
+    return pan_y4m(photos / PAN_PHOTO, tmp_path_factory.mktemp("video") / "pan.y4m", frames=16, fps=4)
+
+
+@pytest.fixture
+def live_phone_page(
+    playwright: Playwright, request: pytest.FixtureRequest, pan_video: Path
+) -> Iterator[Page]:
+    """A phone-sized tab whose camera films the group photo (pan_video)."""
+    chromium = launch_with_camera(playwright, pan_video)
+    try:
+        yield from _open_page(
+            chromium,
+            request,
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            permissions=["camera"],
+        )
     finally:
         chromium.close()
 
