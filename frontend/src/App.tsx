@@ -96,6 +96,13 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
     if (state.kind === 'done' && !live) void analyse({ upload: state.upload });
   };
 
+  /** Live mode reports the model on every answer: the footer changes only when it does. */
+  const keepModel = useCallback(
+    (next: PredictResponse['model']) =>
+      setModel((current) => (current?.name === next.name && current.version === next.version ? current : next)),
+    [],
+  );
+
   /** A photo chosen (button, drop, paste, camera still) leaves live mode. */
   const choosePhoto = (file: File) => {
     setLive(false);
@@ -121,7 +128,7 @@ export default function App({ predict = defaultPredict, prepare = prepareImage }
         </PhotoPicker>
         <AgeCheckControl value={check} disabled={isBusy} onChange={changeCheck} />
 
-        {live && <LiveView predict={predict} check={check} />}
+        {live && <LiveView predict={predict} check={check} onModel={keepModel} />}
         {!live && state.kind === 'busy' && <ProgressStatus step={state.step} />}
         {!live && state.kind === 'failed' && (
           <p className="error" role="alert" data-testid="error">

@@ -6,6 +6,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { PredictFn } from '../api/client';
+import type { PredictResponse } from '../api/types';
 import { ApiError, errorSentence } from '../api/errors';
 import { formatInterval } from '../lib/format';
 import { cameraProblem, grabFrame, openCamera, stopCamera } from '../live/camera';
@@ -21,6 +22,8 @@ interface Props {
   /** Injected in component tests. */
   open?: () => Promise<MediaStream>;
   grab?: (video: HTMLVideoElement, canvas: HTMLCanvasElement) => Promise<Blob | null>;
+  /** The model that answered (the footer names it). */
+  onModel?: (model: PredictResponse['model']) => void;
 }
 
 type Phase = 'starting' | 'running' | 'paused' | 'failed';
@@ -47,7 +50,7 @@ function TrackLabel({ track }: { track: Track }) {
   );
 }
 
-export function LiveView({ predict, check, open = openCamera, grab = grabFrame }: Props) {
+export function LiveView({ predict, check, open = openCamera, grab = grabFrame, onModel }: Props) {
   const [phase, setPhase] = useState<Phase>('starting');
   const [problem, setProblem] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -63,6 +66,8 @@ export function LiveView({ predict, check, open = openCamera, grab = grabFrame }
   const meter = useRef(new RateMeter());
   const checkRef = useRef(check);
   checkRef.current = check;
+  const modelRef = useRef(onModel);
+  modelRef.current = onModel;
 
   /** Camera off, loop stopped, tracks ended. */
   const stop = useCallback(() => {
@@ -124,6 +129,7 @@ export function LiveView({ predict, check, open = openCamera, grab = grabFrame }
       send: (frame, signal) => predict(frame, 'frame.jpg', { signal, distribution: true }),
       onAnswer: (answer, timing) => {
         tracker.current = update(tracker.current, answer.faces, checkRef.current);
+        modelRef.current?.(answer.model);
         meter.current.add(timing.answeredAt);
         setNotice(null);
         setFps(meter.current.rate());
