@@ -176,3 +176,36 @@ describe('App', () => {
     expect(localStorage.getItem('age-check')).toBe('off');
   });
 });
+
+describe('App in live mode', () => {
+  it('enters live mode with the Live button and leaves it (camera off) when a photo is chosen', async () => {
+    const user = userEvent.setup();
+    const stop = vi.fn();
+    const stream = { getTracks: () => [{ stop }] } as unknown as MediaStream;
+    vi.spyOn(HTMLMediaElement.prototype, 'play').mockResolvedValue(undefined);
+    vi.stubGlobal('navigator', {
+      ...navigator,
+      mediaDevices: {
+        enumerateDevices: async () => [{ kind: 'videoinput' }],
+        getUserMedia: vi.fn(async () => stream),
+      },
+    });
+    try {
+      const service = controlledPredict();
+      render(<App predict={service.predict} prepare={prepare} />);
+      await user.click(await screen.findByRole('button', { name: 'Live' }));
+      expect(await screen.findByTestId('live-view')).toHaveAttribute('data-phase', 'running');
+      expect(screen.getByRole('button', { name: 'Take a photo with the camera' })).toBeDisabled();
+
+      await user.upload(fileInput(), photo('family.jpg'));
+      expect(screen.queryByTestId('live-view')).not.toBeInTheDocument();
+      expect(stop).toHaveBeenCalled();
+      expect(screen.getByRole('button', { name: 'Live' })).toHaveAttribute('aria-pressed', 'false');
+      await waitFor(() => expect(service.predict).toHaveBeenCalledTimes(1));
+      expect(service.options()?.distribution).toBeUndefined(); // a photo is asked as before
+    } finally {
+      vi.unstubAllGlobals();
+      vi.restoreAllMocks();
+    }
+  });
+});
