@@ -11,6 +11,7 @@ from training_testdata import REPO
 PROBE = """
 import json, pkgutil, sys, importlib
 import torch, torchvision  # baseline: what torch itself imports is not ours to judge
+import ray, ray.data  # the same for Ray (bulk annotation's engine), which brings its own tqdm
 before = set(sys.modules)
 import inference_service
 for info in pkgutil.walk_packages(inference_service.__path__, "inference_service."):
