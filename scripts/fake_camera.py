@@ -4,13 +4,27 @@
 to the video's height, moving sideways, so faces move across the picture the way a hand-held
 camera moves them. Frames are 4:2:0 (C420jpeg, full-range YCbCr as Pillow's JPEG conversion).
 Used by the live-mode end-to-end test and scripts/live_measure.py; written to a temporary folder.
+The Chromium both launch, and its flags, are here too, so the test and the measurement run the same browser.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FAKE_CAMERA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def pan_frames(photo: Path, size: tuple[int, int], frames: int, travel: float) -> list[Image.Image]:

@@ -27,7 +27,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from fake_camera import pan_y4m
+from fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
 from playwright.sync_api import Page, sync_playwright
 from processes import HOST, free_port
 
@@ -39,18 +39,6 @@ SCENES = {
     "one-face": PHOTOS / "pexels" / "pexels-andrea-piacquadio-774909.jpg",
     "group": PHOTOS / "pexels" / "pexels-andrea-piacquadio-2672979.jpg",
 }
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 READ = """
 () => {
   const view = document.querySelector('[data-testid=live-view]');
@@ -146,7 +134,7 @@ def main() -> None:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=[*FLAGS, f"--use-file-for-fake-video-capture={video}"],
+                args=[*CHROMIUM_FLAGS, *FAKE_CAMERA_FLAGS, f"--use-file-for-fake-video-capture={video}"],
             )
             try:
                 page = browser.new_context(

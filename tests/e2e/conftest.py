@@ -20,23 +20,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from scripts.fake_camera import pan_y4m
+from scripts.fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
 from scripts.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 FRONTEND = REPO / "frontend"
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 READY_TIMEOUT_S = 180
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -147,7 +137,7 @@ def phone_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Pag
 
 def launch_with_camera(playwright: Playwright, video: Path | None = None) -> Browser:
     """A Chromium with Chromium's fake camera: a moving test pattern, or `video` (a .y4m file) on a loop."""
-    args = [*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    args = [*CHROMIUM_FLAGS, *FAKE_CAMERA_FLAGS]
     if video is not None:
         args.append(f"--use-file-for-fake-video-capture={video}")
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)

@@ -124,19 +124,27 @@ def _metric(server: ServerProcess, sample: str) -> float:
     return 0.0
 
 
-def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
-    """max_pending = 1: while a slow request runs, the next is refused immediately."""
-    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:8]]
-    slow: dict[str, httpx.Response] = {}
+def _batch_in_background(
+    server: ServerProcess, count: int
+) -> tuple[threading.Thread, dict[str, httpx.Response]]:
+    """A /predict/batch of `count` photos on its own thread; its response lands in the dict."""
+    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:count]]
+    result: dict[str, httpx.Response] = {}
 
-    def run_slow() -> None:
-        slow["response"] = httpx.post(
-            faulty.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
+    def run() -> None:
+        result["response"] = httpx.post(
+            server.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
         )
 
-    refused_before = _metric(faulty, 'age_requests_refused_total{reason="overloaded"}')
-    thread = threading.Thread(target=run_slow)
+    thread = threading.Thread(target=run)
     thread.start()
+    return thread, result
+
+
+def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
+    """max_pending = 1: while a slow request runs, the next is refused immediately."""
+    refused_before = _metric(faulty, 'age_requests_refused_total{reason="overloaded"}')
+    thread, slow = _batch_in_background(faulty, 8)
     refused = None
     refusals = 0
     tiny = encode(Image.new("RGB", (8, 8)), "PNG")
@@ -159,16 +167,7 @@ def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) ->
 
 def test_sigterm_lets_in_flight_requests_finish(faulty: ServerProcess) -> None:
     """Runs last in this module: it stops the server."""
-    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:6]]
-    result: dict[str, httpx.Response] = {}
-
-    def run() -> None:
-        result["response"] = httpx.post(
-            faulty.url + "/predict/batch", files=photos, headers={"X-API-Key": API_KEY}, timeout=300
-        )
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, result = _batch_in_background(faulty, 6)
     time.sleep(1.5)  # the batch is being processed
     faulty.proc.terminate()
     thread.join(timeout=300)
