@@ -18,9 +18,8 @@ from inference_service.answers import AgeCheckRequest, answer
 from inference_service.inference import pipeline_from_settings
 from inference_service.settings import Settings
 from inference_service.vision.age_checks import check_thresholds
-from inference_service.vision.decode import ImageError, decode_image
+from inference_service.vision.decode import IMAGE_SUFFIXES, ImageError, decode_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 CSV_COLUMNS = ("file", "face", "x1", "y1", "x2", "y2", "score", "age", "age_low", "age_high")
 
 

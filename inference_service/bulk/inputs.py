@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..vision.decode import IMAGE_SUFFIXES
+
 # Folders yield files that look like photos; those the decoder refuses (SVG, HEIC...) become error rows.
-DECODABLE = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mpo")
-PHOTO_SUFFIXES = frozenset((*DECODABLE, ".svg", ".svgz", ".heic", ".heif", ".avif", ".jxl"))
+PHOTO_SUFFIXES = frozenset((*IMAGE_SUFFIXES, ".svg", ".svgz", ".heic", ".heif", ".avif", ".jxl"))
 LIST_SUFFIXES = frozenset((".txt", ".lst"))
 _GLOB = frozenset("*?[")
 
