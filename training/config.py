@@ -49,13 +49,19 @@ class OptimConfig:
     # Cosine to zero when run.max_minutes runs out (or at `epochs`, whichever comes first): on a CPU
     # shared with other work, a step-based schedule cut by the time budget would never anneal.
     anneal_by_time: bool = False
-    # Distillation: teacher checkpoints of any architecture and input size; their flip-averaged,
-    # calibrated age distributions on each training face (as stored, before augmentation), averaged, become
-    # part of the target. Empty = off. The teachers run once at start-up (or their distributions are read
-    # from the prepared set's cache/, keyed by the training faces and the teachers' sha256), so they cost
-    # minutes, not a second network in every step. A TOML list, or comma-separated on the command line.
+    # Distillation: teacher checkpoints of any architecture and input size; their calibrated age
+    # distributions, averaged, become part of the target. Empty = off. A TOML list, or comma-separated on
+    # the command line.
     distill_from: list[str] = field(default_factory=list)
     distill_weight: float = 0.5  # share of the teachers' distribution in the target (the rest: soft labels)
+    # What the teachers see. stored: each training crop as stored, flip-averaged, once at start-up (cached
+    # in the prepared set's cache/, keyed by the faces and the teachers' sha256): minutes, then free.
+    # augmented: the very batch the student sees, augmented and mixed, in every step ("consistent
+    # teaching", Beyer et al., CVPR 2022): a teacher forward pass per step, and never the same target twice.
+    distill_views: Literal["stored", "augmented"] = "stored"
+    # Mixup of pairs of faces in a batch, each pair's share drawn from Beta(alpha, alpha); the targets are
+    # mixed with the same share (or, with augmented views, come from the teachers on the mixed faces).
+    mixup_alpha: float = 0.0  # 0 = off
 
 
 @dataclass

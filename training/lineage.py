@@ -52,6 +52,8 @@ ADDED_AFTER_RUN: dict[str, tuple[Any, str]] = {
     "optim.anneal_by_time": (False, "a cosine over the epochs was the only schedule before"),
     "optim.distill_from": ([], "no distillation before it existed"),
     "optim.distill_weight": (ANY, "read only with optim.distill_from"),
+    "optim.distill_views": ("stored", "teachers saw the stored crops only, before views were a choice"),
+    "optim.mixup_alpha": (0.0, "no mixup before it existed"),
     "run.precision": ("fp32", "fp32 was the only precision before bf16 autocast existed"),
 }
 # Keys a recorded config holds that the dataclasses no longer have, each with the value today's code always

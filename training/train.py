@@ -36,7 +36,7 @@ from .config import TrainConfig
 from .data import FaceSet, augment, load_split
 from .groups import worst_group_mae
 from .losses import age_loss
-from .targets import choose_target
+from .targets import Batch, choose_target, mixup
 
 log = logging.getLogger("training")
 
@@ -246,8 +246,10 @@ class Trainer:
         )
         _refuse_template_mismatch(config.model.init, self.mcfg.template)
         self._load_data()
-        self.target = choose_target(config, self.mcfg, self.train_set, self.device, announce=self.info.main)
         self.bf16 = use_bf16(config.run.precision, self.device)
+        self.target = choose_target(
+            config, self.mcfg, self.train_set, self.device, self.bf16, announce=self.info.main
+        )
         self._log_start()
         self._build_model()
         self._build_optimiser()
@@ -381,11 +383,12 @@ class Trainer:
 
     def _step(self, idx: torch.Tensor) -> float:
         images = augment(self.train_set.images[idx].float().div_(255), self.config.augment)
-        inputs = normalise(images, self.mcfg).contiguous(memory_format=torch.channels_last)
+        batch = mixup(Batch(images, self.train_set.ages[idx], idx), self.config.optim.mixup_alpha)
+        inputs = normalise(batch.images, self.mcfg).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.net(inputs)
-        ages = self.train_set.ages[idx]
-        loss = age_loss(logits.float(), ages, self.target(ages, idx), self.mcfg, self.config.optim.l1_weight)
+        target = self.target(batch)
+        loss = age_loss(logits.float(), batch.mixed_ages, target, self.mcfg, self.config.optim.l1_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.grad_clip:

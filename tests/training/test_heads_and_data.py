@@ -8,12 +8,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from inference_service.vision.age_model import build_model
+from inference_service.vision.age_model import build_model, normalise
 from inference_service.vision.model_config import ModelConfig, decode_output
 from training.config import AugmentConfig
 from training.data import augment
 from training.losses import age_loss, soft_labels
-from training.targets import Distillation, SoftLabels
+from training.targets import Batch, ConsistentDistillation, Distillation, SoftLabels, mixup
 from training.train import _initial_weights
 
 
@@ -24,7 +24,7 @@ def test_the_head_gives_a_loss_that_training_lowers() -> None:
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 101)
     features, ages = torch.randn(8, 2048), torch.tensor([1.0, 5, 20, 33, 47, 60, 75, 90])
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-4)
-    target = SoftLabels(cfg, sigma=2.0)(ages, torch.arange(8))
+    target = SoftLabels(cfg, sigma=2.0)(Batch(torch.zeros(8, 3, 32, 32), ages, torch.arange(8)))
     losses = []
     for _ in range(10):
         loss = age_loss(model.fc(features), ages, target, cfg, l1_weight=0.1)
@@ -51,15 +51,56 @@ def test_distillation_pulls_the_target_towards_the_teachers() -> None:
     logits = torch.randn(4, cfg.num_bins)
     ages, idx = torch.tensor([5.0, 20.0, 40.0, 70.0]), torch.tensor([3, 0, 2, 1])
     teachers = torch.randn(4, cfg.num_bins).softmax(dim=1)  # one row per training face
-    plain = SoftLabels(cfg, sigma=2.0)(ages, idx)
+    batch = Batch(torch.zeros(4, 3, 8, 8), ages, idx)
+    plain = SoftLabels(cfg, sigma=2.0)(batch)
 
     def loss(weight: float) -> torch.Tensor:
-        return age_loss(logits, ages, Distillation(cfg, 2.0, teachers, weight)(ages, idx), cfg, l1_weight=0)
+        return age_loss(logits, ages, Distillation(cfg, 2.0, teachers, weight)(batch), cfg, l1_weight=0)
 
     own = -(teachers[idx] * logits.log_softmax(dim=1)).sum(dim=1).mean()
     assert torch.isclose(loss(1.0), own)
     assert torch.isclose(loss(0.0), age_loss(logits, ages, plain, cfg, l1_weight=0))
     assert torch.isclose(loss(0.5), (own + age_loss(logits, ages, plain, cfg, l1_weight=0)) / 2)
+
+
+def test_mixup_blends_images_ages_and_targets_with_one_share() -> None:
+    """A blended face is taught the same blend of the two faces' targets, and L1 aims at the blended age."""
+    cfg = ModelConfig()
+    images, ages = torch.rand(6, 3, 8, 8), torch.tensor([2.0, 10, 25, 40, 60, 85])
+    teachers = torch.randn(6, cfg.num_bins).softmax(dim=1)
+    plain = Batch(images, ages, torch.arange(6))
+    assert mixup(plain, 0.0) is plain
+    mixed = mixup(plain, 0.4, torch.Generator().manual_seed(1))
+    share, partner = mixed.share, mixed.partner
+    assert 0.5 <= share <= 1 and sorted(partner.tolist()) == list(range(6))
+    assert torch.allclose(mixed.images, share * images + (1 - share) * images[partner])
+    assert torch.allclose(mixed.mixed_ages, share * ages + (1 - share) * ages[partner])
+    target = Distillation(cfg, 2.0, teachers, 1.0)(mixed)
+    assert torch.allclose(target, share * teachers + (1 - share) * teachers[partner], atol=1e-6)
+    assert torch.allclose(target.sum(dim=1), torch.ones(6))
+
+
+def test_consistent_teachers_see_the_students_view_at_their_own_size() -> None:
+    """With augmented views the target is the teacher's calibrated distribution on the batch itself."""
+    torch.manual_seed(0)
+    student, own = (
+        ModelConfig(input_size=16),
+        ModelConfig(arch="mobilenet_v2", input_size=32, temperature=2.0),
+    )
+    teacher = torch.nn.Sequential(  # any network that reads images and gives one logit per age
+        torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.LazyLinear(own.num_bins)
+    ).eval()
+    teacher(torch.zeros(1, 3, 32, 32))
+    teacher.age_config = own
+    images = torch.rand(3, 3, 16, 16)
+    batch = Batch(images, torch.tensor([5.0, 30, 70]), torch.arange(3))
+    target = ConsistentDistillation(student, 2.0, [teacher], 1.0, bf16=False)(batch)
+    seen = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        expected = (teacher(normalise(seen, own)) / 2.0).softmax(dim=1)
+    assert torch.allclose(target, expected, atol=1e-5)
+    other = Batch(images.flip(3), batch.ages, batch.idx)  # another view of the same faces: another target
+    assert not torch.equal(ConsistentDistillation(student, 2.0, [teacher], 1.0, False)(other), target)
 
 
 def test_only_the_bins_head_exists() -> None:

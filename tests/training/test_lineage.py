@@ -16,7 +16,7 @@ from training import lineage
 from training.cli import main
 from training.config import to_toml
 
-CANDIDATE = REPO / "training/configs/candidates/07-cpu-bf16-stage10-112px-teacher.toml"
+CANDIDATE = REPO / "training/configs/candidates/07-cpu-bf16-stage11-112px-consistent.toml"
 
 
 def test_the_lineage_walks_from_random_to_the_shipped_config() -> None:

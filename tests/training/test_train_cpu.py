@@ -171,6 +171,30 @@ def test_a_stage_learns_from_a_teacher_checkpoint(run_dir: Path, tiny_prepared: 
     assert math.isfinite(json.loads((out / "metrics.json").read_text())["best_val_mae"])
 
 
+def test_a_stage_learns_from_a_teacher_on_its_own_mixed_views(
+    run_dir: Path, tiny_prepared: Path, tmp_path: Path
+) -> None:
+    """Consistent teaching with mixup: no start-up pass over the training set, the teacher runs per step."""
+    teacher = run_dir / "best.safetensors"
+    out = tmp_path / "consistent"
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        f"model.init={teacher}",
+        f"optim.distill_from={teacher}",
+        "optim.distill_weight=0.8",
+        "optim.distill_views=augmented",
+        "optim.mixup_alpha=0.4",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={out}",
+    )
+    log = (out / "train.log").read_text()
+    assert "teachers' distributions on the student's own augmented views" in log
+    assert "train MAE" not in log
+    assert math.isfinite(json.loads((out / "metrics.json").read_text())["best_val_mae"])
+
+
 def test_teacher_distributions_are_cached_by_faces_and_teacher(
     run_dir: Path, tiny_prepared: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
