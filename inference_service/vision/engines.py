@@ -3,18 +3,20 @@
 Every engine turns a normalised float32 N x 3 x S x S batch into logits for the same weights;
 they differ in runtime and arithmetic. `ENGINES` feeds the settings' allowed values, `auto`
 (and the pytest header) and the docs' engine table, so a new engine is one class plus one entry here.
-Only the torch engines import torch; the graph engines compile an ONNX export (made in a
-short-lived child process, `graph_export`) or the int8 graph beside the checkpoint, so a
-service on them never loads torch.
+Only the torch engines import torch; the graph engines compile a prebuilt ONNX graph that
+records the checkpoint's sha256 (`graph_export`: beside the checkpoint, or cached) or the int8
+graph beside the checkpoint, so a service on them never loads torch, nor needs it installed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from .checkpoint import CheckpointError, CheckpointMetadata
 from .devices import CpuInfo, cpu_info
+from .graph_export import SHA256_KEY, check_recorded, export_onnx, graph_for
 from .model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -45,12 +48,24 @@ class Network:
             return self.module.to(device).eval()
         return load_checkpoint(self.path, device)[0]
 
-    def onnx(self) -> bytes:
-        from .graph_export import export_onnx, onnx_graph
+    @cached_property
+    def sha256(self) -> str:
+        """The checkpoint file's sha256: the key of its cached graph, and what a graph must record."""
+        if self.path is None:
+            raise ValueError("a network handed in as a module has no checkpoint file")
+        return file_sha256(self.path)
 
+    def onnx(self) -> Path | bytes:
+        """The ONNX graph for the graph engines: the checkpoint's prebuilt (or cached) file, or a
+        module's export in memory."""
         if self.module is not None:
             return export_onnx(self.module.cpu(), self.metadata.model.input_size)
-        return onnx_graph(self.path)
+        return graph_for(self.path, self.sha256)
+
+    def check_graph(self, graph: Path | bytes, recorded: str | None) -> None:
+        """Refuse a graph file exported from other weights than this checkpoint (CheckpointError)."""
+        if isinstance(graph, Path):
+            check_recorded(graph, recorded, self.path, self.sha256)
 
 
 class Engine(ABC):
@@ -84,6 +99,13 @@ class TorchEngine(Engine):
     summary = "fp32 eager torch: the reference every other engine is measured against"
     devices = ("cpu", "cuda")
     loads_torch = True
+
+    @classmethod
+    def refuses(cls, device: str) -> str | None:
+        """Also refuse where torch is not installed (the CPU image serves without it)."""
+        if importlib.util.find_spec("torch") is None:
+            return f"engine {cls.name!r} needs torch, which is not installed here (the `export` extra has it)"
+        return super().refuses(device)
 
     def __init__(self, network: Network, device: str, threads: int):
         super().__init__(network, device, threads)
@@ -163,7 +185,10 @@ class OnnxEngine(Engine):
         options.inter_op_num_threads = 1
         # Idle threads must not busy-wait: decoding and detection need the cores between batches.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(network.onnx(), options, providers=["CPUExecutionProvider"])
+        graph = network.onnx()
+        source = str(graph) if isinstance(graph, Path) else graph
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        network.check_graph(graph, self.session.get_modelmeta().custom_metadata_map.get(SHA256_KEY))
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input": np.ascontiguousarray(inputs)})[0]
@@ -187,11 +212,22 @@ class OpenVinoEngine(Engine):
         self.lock = threading.Lock()  # one infer request: callers from several threads take turns
 
     def graph(self, core: Any, network: Network) -> Any:
-        return core.read_model(network.onnx())
+        graph = network.onnx()
+        model = core.read_model(str(graph) if isinstance(graph, Path) else graph)
+        network.check_graph(graph, _recorded_sha256(model))
+        return model
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         with self.lock:
             return self.request.infer({0: np.ascontiguousarray(inputs)})[0]  # a copy: the buffer is reused
+
+
+def _recorded_sha256(model: Any) -> str | None:
+    """The checkpoint sha256 an ONNX graph's metadata records, as OpenVINO reads it (None: none)."""
+    try:
+        return model.get_rt_info(["framework", SHA256_KEY]).astype(str)
+    except RuntimeError:
+        return None
 
 
 class OpenVinoBf16Engine(OpenVinoEngine):
