@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from .admission import Admission
 from .api.errors import error_response, fill_examples, install_error_handlers
 from .api.routes import router
 from .inference import ModelRuntime, PipelineFactory, pipeline_from_settings
@@ -27,7 +28,6 @@ from .metrics import MetricsMiddleware, ServiceMetrics
 from .middleware import ApiKeyMiddleware, RequestContextMiddleware
 from .settings import Settings
 from .vision.age_checks import THRESHOLDS_PATTERN
-from .worker import RequestGate
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def create_app(
     """The application. `pipeline_factory` builds the models (tests may wrap the real one)."""
     runtime = ModelRuntime(
         settings=settings,
-        gate=RequestGate(settings.max_pending),
+        admission=Admission(settings.max_queue_wait_s, settings.max_queued_bytes, settings.detector.max_side),
         factory=pipeline_factory,
         on_fatal=on_fatal,
     )
@@ -92,7 +92,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.state.metrics = None
     if settings.metrics_enabled:  # outermost: counts every answer, the 401s and last-resort 500s too
-        app.state.metrics = ServiceMetrics(in_flight=lambda: runtime.gate.pending)
+        app.state.metrics = ServiceMetrics.of(runtime.admission)
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .admission import Admission, work_units
 from .settings import Settings
 from .vision.age_checks import check_thresholds
 from .vision.checkpoint import CheckpointMetadata
 from .vision.pipeline import FacePipeline, build_pipeline
-from .worker import InferenceWorker, RequestGate
+from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,28 @@ def pipeline_from_settings(settings: Settings) -> FacePipeline:
     return build_pipeline(settings.device, settings.detector, settings.age_model)
 
 
-def warm_up(pipeline: FacePipeline) -> None:
-    """One pass through each network so the first real request pays no start-up cost."""
-    pipeline.detector.detect(np.full((480, 640, 3), 127, dtype=np.uint8))
+WARM_UP_SHAPE = (480, 640)
+
+
+def warm_up(pipeline: FacePipeline) -> float:
+    """Two passes through each network: the first so no request pays the start-up cost, the second timed
+    (seconds) so admission starts from a measured cost, not a guess."""
+    image = np.full((*WARM_UP_SHAPE, 3), 127, dtype=np.uint8)
     size = pipeline.estimator.model_config.input_size
-    pipeline.estimator.predict_crops(np.zeros((2, size, size, 3), dtype=np.uint8))
+    crops = np.zeros((2, size, size, 3), dtype=np.uint8)
+    for _ in range(2):
+        started = time.perf_counter()
+        pipeline.detector.detect(image)
+        pipeline.estimator.predict_crops(crops)
+    return time.perf_counter() - started
 
 
 @dataclass
 class ModelRuntime:
-    """What the routes need: the worker, the gate, and the state of loading."""
+    """What the routes need: the worker, the door in front of it, and the state of loading."""
 
     settings: Settings
-    gate: RequestGate
+    admission: Admission
     factory: PipelineFactory = pipeline_from_settings
     on_fatal: Callable[[str], None] = lambda reason: None
     state: str = "loading"  # loading | ready | failed
@@ -83,14 +93,16 @@ class ModelRuntime:
         try:
             pipeline = self.factory(self.settings)
             check_thresholds(self.settings.age_thresholds, pipeline.metadata.model)  # refuse at start-up
-            warm_up(pipeline)
+            warm_seconds = warm_up(pipeline)
         except Exception as exc:
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.error("startup failed: %s", self.error, extra={"event": "startup_failed"})
             self.on_fatal(self.error)
             return
         self.pipeline, self.device = pipeline, str(pipeline.estimator.device)
-        self.worker = InferenceWorker(pipeline)
+        units = work_units(*WARM_UP_SHAPE, self.settings.detector.max_side)
+        self.admission.seed(warm_seconds, units)
+        self.worker = InferenceWorker(pipeline, self.admission)
         self.worker.start()
         self.load_ms = round((time.perf_counter() - started) * 1000, 1)
         self.state = "ready"

@@ -24,6 +24,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .admission import Admission
+
 STAGES = ("decode", "queue", "detect", "align", "age")
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
 _FACE_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200)
@@ -32,7 +34,12 @@ _FACE_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200)
 class ServiceMetrics:
     """The service's metrics in their own registry."""
 
-    def __init__(self, in_flight: Callable[[], int]):
+    def __init__(
+        self,
+        in_flight: Callable[[], int],
+        expected_wait: Callable[[], float] = lambda: 0.0,
+        held_bytes: Callable[[], int] = lambda: 0,
+    ):
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
@@ -58,17 +65,36 @@ class ServiceMetrics:
         )
         self.refused = Counter(
             "age_requests_refused",
-            "Requests refused with 503: overloaded (max_pending reached) or not_ready (models loading)",
+            "Requests refused with 503: queue_wait (expected wait over max_queue_wait_s), memory "
+            "(max_queued_bytes reached) or not_ready (models loading)",
             ("reason",),
             registry=r,
         )
-        in_flight_gauge = Gauge(
-            "age_images_in_flight",
-            "Requests admitted and not yet answered (bounded by max_pending)",
+        self.abandoned = Counter(
+            "age_requests_abandoned",
+            "Requests whose client went away while their image waited: dropped before it was computed",
             registry=r,
         )
-        in_flight_gauge.set_function(in_flight)
+        for name, text, read in (
+            ("age_images_in_flight", "Requests admitted and not yet answered", in_flight),
+            ("age_queue_expected_wait_seconds", "Expected wait of a request arriving now", expected_wait),
+            (
+                "age_queued_upload_bytes",
+                "Bytes held by admitted uploads (bounded by max_queued_bytes)",
+                held_bytes,
+            ),
+        ):
+            Gauge(name, text, registry=r).set_function(read)
         self.model = Info("age_model", "The age model being served and where it runs", registry=r)
+
+    @classmethod
+    def of(cls, admission: Admission) -> ServiceMetrics:
+        """The metrics of a service whose door is `admission`."""
+        return cls(
+            in_flight=lambda: admission.admitted,
+            expected_wait=admission.expected_wait_s,
+            held_bytes=lambda: admission.held_bytes,
+        )
 
     def describe_model(self, name: str, version: str, device: str, engine: str) -> None:
         self.model.info({"name": name, "version": version, "device": device, "engine": engine})

@@ -46,6 +46,11 @@ _MOVED = {
     "max_faces": "[service.detector] max_faces",
 }
 
+# Keys that are gone: a config file or an AGE_* variable still setting them is told what replaced them.
+_REMOVED = {
+    "max_pending": "max_queue_wait_s (admission by expected wait) and max_queued_bytes (memory) replace it",
+}
+
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
 
@@ -78,9 +83,7 @@ class _ServiceCfgSource(PydanticBaseSettingsSource):
             raise SettingsError(f"config file {self.path}: [{SECTION}] must be a table")
         unknown = sorted(set(table) - set(self.settings_cls.model_fields))
         if unknown:
-            moved = [f"{key} is now {_MOVED[key]}" for key in unknown if key in _MOVED]
-            hint = f" ({'; '.join(moved)})" if moved else ""
-            raise SettingsError(f"config file {self.path}: unknown keys {unknown}{hint}")
+            raise SettingsError(f"config file {self.path}: unknown keys {unknown}{_hint(unknown)}")
         values = self._beside_file(dict(table), "frontend_dir")
         if isinstance(values.get("age_model"), dict):
             values["age_model"] = self._beside_file(dict(values["age_model"]), "path")
@@ -123,9 +126,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(15 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=1)
     max_batch_files: int = Field(8, ge=1, le=256)
-    max_pending: int = Field(16, ge=1, le=10_000)
+    # Admission: while the work queued ahead would start within this many seconds, and the uploads held
+    # stay under this many bytes (a burst of large files cannot exhaust memory); else 503 + Retry-After.
+    max_queue_wait_s: float = Field(5.0, gt=0, le=600)
+    max_queued_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
     decode_threads: int = Field(2, ge=1, le=64)
-    retry_after_s: int = Field(1, ge=1, le=3600)
+    retry_after_s: int = Field(1, ge=1, le=3600)  # Retry-After while the models load
     upload_timeout_s: float = Field(30.0, gt=0, le=3600)  # the whole body must arrive within this
     shutdown_timeout_s: float = Field(30.0, gt=0)
 
@@ -197,6 +203,10 @@ class Settings(BaseSettings):
         `overrides` (the command-line flags) win over everything; None values are ignored, and a
         section's overrides are a dict of its fields (`detector={"score_threshold": 0.5}`).
         """
+        removed = sorted(key for key in _REMOVED if ENV_PREFIX + key.upper() in os.environ)
+        if removed:
+            names = [ENV_PREFIX + key.upper() for key in removed]
+            raise SettingsError(f"environment variables {names} are no longer read{_hint(removed)}")
         chosen = config_file or os.environ.get(CONFIG_ENV)
         path = Path(chosen) if chosen else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
         token = _config_file.set(path.resolve() if path else None)
@@ -204,6 +214,13 @@ class Settings(BaseSettings):
             return cls(**_given(overrides))
         finally:
             _config_file.reset(token)
+
+
+def _hint(keys: list[str]) -> str:
+    """What became of old keys among `keys`, in parentheses, or nothing."""
+    notes = [f"{key} is now {_MOVED[key]}" for key in keys if key in _MOVED]
+    notes += [f"{key} is gone: {_REMOVED[key]}" for key in keys if key in _REMOVED]
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _given(overrides: dict[str, Any]) -> dict[str, Any]:

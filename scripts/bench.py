@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             args.config,
             f"device = {json.dumps(args.device)}\n"
             f"age_model.path = {json.dumps(str(Path(args.checkpoint).resolve()))}\n"
-            f'log_level = "warning"\nmax_pending = {4 * max(CLIENTS)}\n',
+            f'log_level = "warning"\nmax_queue_wait_s = 600\n',  # measure, never refuse
         )
         print(f"service on :{port} ({args.device})", flush=True)
         command = [sys.executable, "-m", "inference_service", "--port", str(port), "--config", str(config)]

@@ -109,7 +109,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.update(pair.split("=", 1) for pair in args.env)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = f'log_level = "warning"\nmax_pending = {4 * args.clients}\n'
+        settings = 'log_level = "warning"\nmax_queue_wait_s = 600\n'  # measure, never refuse
         config = bench.write_service_config(Path(tmp) / "memory.cfg", args.config, settings)
         print(f"settings: {args.env or 'defaults'}")
         for row in step_breakdown(config, env):

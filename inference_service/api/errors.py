@@ -16,9 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..admission import ClientGone, Overloaded
 from ..logging_setup import request_id_var
 from ..vision.decode import ImageError
-from ..worker import InferenceFailed, NotReady, Overloaded
+from ..worker import InferenceFailed, NotReady
 from .schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -92,11 +93,14 @@ ERRORS: dict[int, ErrorDoc] = {
         "Internal error while processing the request (request id 5f0c6d0e9b7a4c55).",
     ),
     503: ErrorDoc(
-        "The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After.",
+        "The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` "
+        "({max_queue_wait_s:g} s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After "
+        "says when to try again: the seconds until the queue is expected to have room.",
         "The service is busy; retry after a moment.",
     ),
 }
 BUSY_DETAIL = ERRORS[503].example
+CLIENT_GONE = 499  # not in ERRORS: no client ever reads it
 
 
 def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -134,7 +138,9 @@ def status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
     if isinstance(exc, ImageError):
         return exc.status, str(exc), {}
     if isinstance(exc, Overloaded):
-        return 503, BUSY_DETAIL, {}
+        return 503, BUSY_DETAIL, {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, ClientGone):  # nginx's "client closed request": logged and counted, never received
+        return CLIENT_GONE, str(exc), {}
     if isinstance(exc, NotReady):
         return 503, str(exc), {}
     if isinstance(exc, InferenceFailed):
@@ -142,26 +148,29 @@ def status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
     raise TypeError(f"{type(exc).__name__} is not an expected error") from exc
 
 
-REFUSAL_REASONS: dict[type[Exception], str] = {Overloaded: "overloaded", NotReady: "not_ready"}
-
-
 def _count_refusal(request: Request, exc: Exception) -> None:
-    """A 503 the service chose (queue full, model not loaded) counts in `age_requests_refused`."""
+    """A 503 the service chose counts in `age_requests_refused` by reason; a dropped job in
+    `age_requests_abandoned`."""
     metrics = getattr(request.app.state, "metrics", None)
-    reason = REFUSAL_REASONS.get(type(exc))
-    if metrics is not None and reason is not None:
-        metrics.refused.labels(reason).inc()
+    if metrics is None:
+        return
+    if isinstance(exc, Overloaded):
+        metrics.refused.labels(exc.reason).inc()
+    elif isinstance(exc, NotReady):
+        metrics.refused.labels("not_ready").inc()
+    elif isinstance(exc, ClientGone):
+        metrics.abandoned.inc()
 
 
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
-    retry = {"Retry-After": str(retry_after_s)}
+    retry = {"Retry-After": str(retry_after_s)}  # while the models load; an overload says its own
 
     async def _expected(request: Request, exc: Exception) -> JSONResponse:
         status, detail, headers = status_of(exc)
         _count_refusal(request, exc)
-        return error_response(status, detail, {**headers, **(retry if status == 503 else {})})
+        return error_response(status, detail, {**(retry if status == 503 else {}), **headers})
 
-    for kind in (ApiError, ImageError, Overloaded, NotReady, InferenceFailed):
+    for kind in (ApiError, ImageError, Overloaded, NotReady, InferenceFailed, ClientGone):
         app.add_exception_handler(kind, _expected)
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,10 +9,11 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..admission import Ticket
 from ..answers import AgeCheckRequest, answer
 from ..inference import ModelRuntime
 from ..settings import Settings
-from ..vision.decode import ImageError, decode_image
+from ..vision.decode import ImageError, decode_image, decoded_bytes
 from ..worker import InferenceFailed, NotReady
 from .deps import DistributionDep, ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, file_too_large, status_of
@@ -43,25 +44,27 @@ async def _predict_one(
     upload: UploadedFile,
     request: Request,
     runtime: ModelRuntime,
-    settings: Settings,
+    ticket: Ticket,
     thresholds: list[int],
     distribution: bool = False,
 ) -> dict[str, Any]:
+    settings: Settings = runtime.settings
     if upload.too_large:
         raise file_too_large(settings.max_upload_bytes)
     started = time.perf_counter()
     data, upload.data = upload.data, bytearray()  # the request keeps no second copy
-    decoded = await anyio.to_thread.run_sync(
-        decode_image,
-        data,
-        settings.max_image_pixels,
-        settings.decode_min_side,
-        limiter=request.app.state.decode_limiter,
-    )
-    del data
-    decoded_at = time.perf_counter()
-    assert runtime.worker is not None
-    prediction, queued_ms = await runtime.worker.predict(decoded)
+    with ticket.holding(decoded_bytes(data, settings.max_image_pixels)):
+        decoded = await anyio.to_thread.run_sync(
+            decode_image,
+            data,
+            settings.max_image_pixels,
+            settings.decode_min_side,
+            limiter=request.app.state.decode_limiter,
+        )
+        del data
+        decoded_at = time.perf_counter()
+        assert runtime.worker is not None
+        prediction, queued_ms = await runtime.worker.predict(decoded, ticket, request.receive)
     checks = AgeCheckRequest(tuple(thresholds), settings.check_confidence, distribution)
     before = {"decode": round((decoded_at - started) * 1000, 1), "queue": queued_ms}
     body = answer(prediction, decoded.width, decoded.height, runtime.metadata, runtime.device, checks, before)
@@ -97,9 +100,11 @@ async def predict(
     thresholds: ThresholdsDep,
     distribution: DistributionDep,
 ) -> dict[str, Any]:
-    with runtime.gate.admit():
-        (upload,) = await read_files(request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s)
-        return await _predict_one(upload, request, runtime, settings, thresholds, distribution)
+    with runtime.admission.admit() as ticket:
+        (upload,) = await read_files(
+            request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s, ticket.hold_upload
+        )
+        return await _predict_one(upload, request, runtime, ticket, thresholds, distribution)
 
 
 @router.post(
@@ -118,15 +123,20 @@ async def predict(
 async def predict_batch(
     request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
 ) -> dict[str, Any]:
-    with runtime.gate.admit():
+    with runtime.admission.admit() as ticket:
         uploads = await read_files(
-            request, "files", settings.max_batch_files, settings.max_upload_bytes, settings.upload_timeout_s
+            request,
+            "files",
+            settings.max_batch_files,
+            settings.max_upload_bytes,
+            settings.upload_timeout_s,
+            ticket.hold_upload,
         )
         results: list[dict[str, Any]] = []
         for index, upload in enumerate(uploads):
             item: dict[str, Any] = {"index": index, "filename": upload.filename}
             try:
-                item["result"] = await _predict_one(upload, request, runtime, settings, thresholds)
+                item["result"] = await _predict_one(upload, request, runtime, ticket, thresholds)
                 item["status"] = 200
             except (ApiError, ImageError, InferenceFailed) as exc:
                 item["status"], item["detail"], _ = status_of(exc)

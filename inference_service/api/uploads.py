@@ -11,14 +11,18 @@ a client that trickles bytes (slowloris) gets 408 instead of holding a slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from ..admission import ClientGone
 from .errors import ApiError
+
+OnReceived = Callable[[int], None]
 
 # Room for the multipart boundaries and part headers around the file bytes.
 FORM_OVERHEAD_BYTES = 16 * 1024
@@ -99,19 +103,23 @@ class _FileParts:
         upload.data += data[start:end]
 
 
-def _check_declared_length(request: Request, body_limit: int) -> None:
+def _check_declared_length(request: Request, body_limit: int) -> int:
+    """The declared Content-Length (0 when absent), refused with 413 over the limit."""
     declared = request.headers.get("content-length")
     if declared is None:
-        return
+        return 0
     try:
         declared_bytes = int(declared)
     except ValueError:
         raise ApiError(400, "The Content-Length header is not a number.") from None
     if declared_bytes > body_limit:
         raise ApiError(413, f"The upload is {_human(declared_bytes)}; the limit is {_human(body_limit)}.")
+    return declared_bytes
 
 
-async def _stream_into(request: Request, parser: MultipartParser, body_limit: int, timeout_s: float) -> None:
+async def _stream_into(
+    request: Request, parser: MultipartParser, body_limit: int, timeout_s: float, on_received: OnReceived
+) -> None:
     received = 0
     try:
         with anyio.fail_after(timeout_s):
@@ -119,6 +127,7 @@ async def _stream_into(request: Request, parser: MultipartParser, body_limit: in
                 received += len(chunk)
                 if received > body_limit:
                     raise ApiError(413, f"The upload is larger than the limit of {_human(body_limit)}.")
+                on_received(received)
                 if chunk:
                     parser.write(chunk)
         parser.finalize()
@@ -126,20 +135,28 @@ async def _stream_into(request: Request, parser: MultipartParser, body_limit: in
         raise ApiError(400, "The request body is not valid multipart/form-data.") from None
     except TimeoutError:
         raise ApiError(408, f"The upload did not arrive within {timeout_s:g} s.") from None
+    except ClientDisconnect:
+        raise ClientGone("the client went away during the upload") from None
 
 
 async def read_files(
-    request: Request, field_name: str, max_files: int, max_file_bytes: int, timeout_s: float
+    request: Request,
+    field_name: str,
+    max_files: int,
+    max_file_bytes: int,
+    timeout_s: float,
+    on_received: OnReceived = lambda _: None,
 ) -> list[UploadedFile]:
     """The parts named `field_name` of a multipart/form-data body, in order.
 
     A file over `max_file_bytes` is kept as an empty `too_large` entry (the caller
     decides what that means); a body larger than all files together may be is
     refused with 413; no such field at all is a 422; a body still arriving after
-    `timeout_s` is a 408.
+    `timeout_s` is a 408. `on_received` hears the declared length, then the bytes
+    received so far (admission holds memory for them; it may refuse).
     """
     body_limit = max_files * (max_file_bytes + FORM_OVERHEAD_BYTES)
-    _check_declared_length(request, body_limit)
+    on_received(_check_declared_length(request, body_limit))
     content_type, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -149,7 +166,7 @@ async def read_files(
         parser = MultipartParser(boundary, callbacks=parts.callbacks())  # type: ignore[arg-type]
     except FormParserError:
         raise ApiError(400, "The request body is not valid multipart/form-data.") from None
-    await _stream_into(request, parser, body_limit, timeout_s)
+    await _stream_into(request, parser, body_limit, timeout_s, on_received)
     if parts.too_many:
         raise ApiError(422, f"Too many files: at most {max_files} per request.")
     if not parts.files:

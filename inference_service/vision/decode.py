@@ -184,6 +184,17 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000, min_side: int = 0) -
     return DecodedImage(pixels=pixels, format=fmt)
 
 
+# While decoding, Pillow's RGB buffer (4 bytes a pixel) and the array it becomes (3) are both alive.
+DECODE_BYTES_PER_PIXEL = 7
+
+
+def decoded_bytes(data: bytes, max_pixels: int = 40_000_000) -> int:
+    """The memory decoding `data` at full size takes, from the header alone (so a caller can reserve it
+    before decoding); raises what `decode_image` would for a bad header or a bomb."""
+    width, height = _open(data, max_pixels).size
+    return width * height * DECODE_BYTES_PER_PIXEL
+
+
 def read_image_file(path: str) -> np.ndarray:
     """Decode an image file from disk (training and CLI use) into upright RGB."""
     with open(path, "rb") as handle:

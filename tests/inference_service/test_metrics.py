@@ -42,6 +42,8 @@ def test_predictions_move_the_counters_and_histograms_by_exactly_what_was_sent(c
     for stage in ("decode", "queue", "detect", "align", "age"):
         assert moved(f'age_stage_duration_seconds_count{{stage="{stage}"}}') == sent
     assert after["age_images_in_flight"] == 0
+    assert after["age_queue_expected_wait_seconds"] == 0  # nothing queued: the door is open
+    assert after["age_queued_upload_bytes"] == 0  # every answered request let go of its memory
     assert after["process_resident_memory_bytes"] > 100e6
 
 

@@ -88,6 +88,16 @@ def test_a_key_from_before_the_sections_says_where_it_moved(tmp_path: Path) -> N
         Settings.load(write_config(tmp_path / "old.cfg", model_path="m.st"))
 
 
+def test_max_pending_is_refused_with_what_replaced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SettingsError, match=r"max_pending is gone: max_queue_wait_s"):
+        Settings.load(write_config(tmp_path / "old.cfg", max_pending=16))
+    monkeypatch.setenv("AGE_MAX_PENDING", "16")
+    with pytest.raises(SettingsError, match=r"AGE_MAX_PENDING.*max_queue_wait_s"):
+        Settings.load(write_config(tmp_path / "new.cfg"))
+
+
 def test_flag_overrides_change_one_field_of_a_section(tmp_path: Path) -> None:
     config = write_config(tmp_path / "s.cfg", detector={"max_faces": 5})
     settings = Settings.load(config, detector={"score_threshold": 0.5, "threads": None})

@@ -637,7 +637,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -801,7 +801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -930,7 +930,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -970,7 +970,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReadyResponse"];
                 };
             };
-            /** @description The models are still loading, or too many requests are in flight (`max_pending`). See Retry-After. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
             503: {
                 headers: {
                     /** @description seconds to wait */
