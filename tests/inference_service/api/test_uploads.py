@@ -1,5 +1,6 @@
 """Reading uploads (api/uploads.py): multipart only, under a byte limit counted as the body streams in,
-within a deadline; nothing a user uploads is written to disk or to the logs."""
+within a deadline that stalled and trickling (slow-loris) clients alike meet; nothing a user uploads is
+written to disk or to the logs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import random
 import select
 import socket
+import threading
 import time
 
 import httpx
@@ -109,6 +111,55 @@ def test_stalled_upload_gets_408_and_frees_its_slot(
     assert b"did not arrive within" in reply
     assert SESSION_UPLOAD_TIMEOUT_S - 0.5 <= waited < SESSION_UPLOAD_TIMEOUT_S + 20, waited
     assert server_client.get("/ready").status_code == 200
+
+
+def _trickle_until_answered(port: int, answers: list[bytes]) -> None:
+    """Slow-loris: announce a 100 kB body, then send one byte every 0.25 s until the server answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+            b"Content-Type: multipart/form-data; boundary=BOUND\r\n\r\n"
+            b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n\xff\xd8'
+        )
+        reply = b""
+        deadline = time.monotonic() + SESSION_UPLOAD_TIMEOUT_S + 30
+        while not reply.endswith(b"}") and time.monotonic() < deadline:
+            if select.select([sock], [], [], 0.25)[0]:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+            elif not reply:
+                sock.sendall(b"\x00")  # bytes keep arriving: only the total deadline can end this
+        answers.append(reply)
+
+
+def test_trickling_uploads_get_408_at_the_deadline_and_free_their_places(
+    server: ServerProcess, server_client: httpx.Client
+) -> None:
+    """Eight clients trickling bytes do not hold the door: a photo is answered meanwhile, each trickler gets
+    408 at upload_timeout_s although its bytes never stopped, and afterwards nothing is left admitted."""
+    answers: list[bytes] = []
+    threads = [
+        threading.Thread(target=_trickle_until_answered, args=(server.port, answers)) for _ in range(8)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    photo = (DLIB / "2008_002470.jpg").read_bytes()
+    assert server_client.post("/predict", files={"file": ("a.jpg", photo)}).status_code == 200
+    for thread in threads:
+        thread.join()
+    waited = time.monotonic() - started
+    assert len(answers) == 8 and all(reply.startswith(b"HTTP/1.1 408") for reply in answers), answers
+    assert SESSION_UPLOAD_TIMEOUT_S - 0.5 <= waited < SESSION_UPLOAD_TIMEOUT_S + 20, waited
+    gauges = {
+        name: float(value)
+        for name, value in (line.rsplit(" ", 1) for line in server_client.get("/metrics").text.splitlines())
+        if name in ("age_images_in_flight", "age_queued_upload_bytes", "age_queue_expected_wait_seconds")
+    }
+    assert gauges == dict.fromkeys(gauges, 0.0) and len(gauges) == 3, gauges
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
