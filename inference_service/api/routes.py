@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..admission import Ticket
+from ..admission import Overloaded, Ticket
 from ..answers import AgeCheckRequest, answer
 from ..inference import ModelRuntime
 from ..settings import Settings
@@ -138,7 +138,7 @@ async def predict_batch(
             try:
                 item["result"] = await _predict_one(upload, request, runtime, ticket, thresholds)
                 item["status"] = 200
-            except (ApiError, ImageError, InferenceFailed) as exc:
+            except (ApiError, ImageError, InferenceFailed, Overloaded) as exc:  # Overloaded: memory
                 item["status"], item["detail"], _ = status_of(exc)
             results.append(item)
         return {"results": results}
