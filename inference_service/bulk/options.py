@@ -25,6 +25,7 @@ class BulkOptions(BaseModel):
     threads: int = Field(0, ge=0, le=256)  # actor's model threads where theirs are 0; 0: ceil(actor_cpus)
     decode_cpus: float = Field(0.5, gt=0.0, le=64)  # CPUs Ray reserves for each decoding task
     batch_photos: int = Field(16, ge=1, le=4096)  # photos per actor call; their faces share age batches
+    calls_per_actor: int = Field(2, ge=1, le=16)  # batches an actor works on at once, one thread each
 
     def actor_threads(self) -> int:
         """Threads for each model of an actor: as many as the CPUs it holds, so actors never oversubscribe."""

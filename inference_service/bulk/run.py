@@ -172,6 +172,15 @@ def _task_resources(cpus: float) -> dict[str, float]:
     return {"num_cpus": cpus}
 
 
+def actor_pool(actors: int, calls: int) -> Any:
+    """`actors` actors, each running `calls` batches at once in threads: while one batch is in the
+    detector, another's faces are in the age network, so one stage waiting on the other leaves no
+    CPU idle. The networks release the GIL; the OpenVINO engines take one call at a time."""
+    return ray.data.ActorPoolStrategy(
+        size=actors, max_concurrent_calls_per_actor=calls, enable_true_multi_threading=calls > 1
+    )
+
+
 def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int, ...], actors: int) -> Any:
     """The lazy Ray Data pipeline; nothing runs until it is written."""
     bulk = settings.bulk
@@ -194,7 +203,7 @@ def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int,
         .map_batches(
             Annotator,
             fn_constructor_kwargs={"settings": settings, "thresholds": thresholds},
-            compute=ray.data.ActorPoolStrategy(size=actors),
+            compute=actor_pool(actors, bulk.calls_per_actor),
             num_cpus=bulk.actor_cpus,
             batch_size=bulk.batch_photos,
             batch_format="pyarrow",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,8 @@ from PIL import Image
 
 from inference_service.bulk.inputs import list_sources
 from inference_service.bulk.rows import OK, photo_row
-from inference_service.bulk.run import BulkError, plan
+from inference_service.bulk.run import Annotator, BulkError, actor_pool, decode_batch, plan
+from inference_service.settings import Settings
 
 from .ray_cluster import RayCluster
 from .server import DLIB, PHOTOS, REPO, UTKFACE
@@ -223,3 +225,24 @@ def test_an_out_folder_with_results_needs_resume(tmp_path: Path) -> None:
         plan([str(DLIB)], str(out), resume=False)
     todo, skipped = plan([str(DLIB)], str(out), resume=True)
     assert skipped == 1 and str(DLIB / "dogs.jpg") not in todo and len(todo) == 11
+
+
+def test_an_actor_running_batches_in_threads_gives_the_rows_of_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`bulk.calls_per_actor` > 1 runs an actor's batches at once in threads; its rows must not change."""
+    for key in [k for k in os.environ if k.startswith("AGE_")]:
+        monkeypatch.delenv(key)
+    settings = Settings.load()
+    chips = sorted(str(p) for p in UTKFACE.glob("*.jpg"))[:24]
+    photos = [str(DLIB / "2008_002506.jpg"), str(DLIB / "dogs.jpg")]
+    limits = (settings.max_upload_bytes, settings.max_image_pixels, settings.decode_min_side)
+    decoded = decode_batch(pa.table({"source": chips + photos}), *limits)
+    batches = [decoded.slice(start, 6) for start in range(0, decoded.num_rows, 6)]
+    annotator = Annotator(settings, (18,))
+    one_at_a_time = [annotator(batch).to_pylist() for batch in batches]
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(lambda batch: annotator(batch).to_pylist(), batches)) == one_at_a_time
+    threaded, single = actor_pool(2, 2), actor_pool(2, 1)
+    assert threaded.max_concurrent_calls_per_actor == 2 and threaded.enable_true_multi_threading
+    assert not single.enable_true_multi_threading
