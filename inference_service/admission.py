@@ -108,7 +108,7 @@ class Admission:
         return running + ahead * cost.seconds_per_unit
 
     @contextmanager
-    def admit(self, declared_bytes: int = 0) -> Iterator[Ticket]:
+    def admit(self) -> Iterator[Ticket]:
         """Let one request in, or raise `Overloaded`; what it holds is released when the block ends."""
         with self._lock:
             wait = self._expected_wait()
@@ -122,7 +122,6 @@ class Admission:
             self._unsized += 1
         ticket = Ticket(self)
         try:
-            ticket.hold_upload(declared_bytes)
             yield ticket
         finally:
             ticket.release()
@@ -206,13 +205,13 @@ class Ticket:
             self.upload_held = received
 
     @contextmanager
-    def holding(self, nbytes: int) -> Iterator[None]:
-        """Hold `nbytes` (an image's decoded pixels) for the block: a batch lets go of each image in turn."""
-        self.admission.reserve(self, nbytes)
+    def holding(self) -> Iterator[Hold]:
+        """What one image holds, for the block: a batch lets go of each image in turn."""
+        hold = Hold(self)
         try:
-            yield
+            yield hold
         finally:
-            self.admission.reserve(self, -nbytes)
+            hold.resize(0)
 
     def enqueue(self, height: int, width: int) -> Work:
         admission = self.admission
@@ -220,3 +219,16 @@ class Ticket:
 
     def release(self) -> None:
         self.admission.release(self)
+
+
+@dataclass
+class Hold:
+    """Bytes one image holds: what decoding takes while it decodes, then the decoded array alone."""
+
+    ticket: Ticket
+    nbytes: int = 0
+
+    def resize(self, nbytes: int) -> None:
+        """Hold `nbytes` from now on; growing past the cap raises `Overloaded`, shrinking never does."""
+        self.ticket.admission.reserve(self.ticket, nbytes - self.nbytes)
+        self.nbytes = nbytes

@@ -9,11 +9,11 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..admission import Overloaded, Ticket
+from ..admission import Hold, Overloaded, Ticket
 from ..answers import AgeCheckRequest, answer
 from ..inference import ModelRuntime
 from ..settings import Settings
-from ..vision.decode import ImageError, decode_image, decoded_bytes
+from ..vision.decode import DecodedImage, ImageError, decode_image, decoded_bytes
 from ..worker import InferenceFailed, NotReady
 from .deps import DistributionDep, ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, file_too_large, status_of
@@ -40,6 +40,20 @@ def _multipart_body(field: str, many: bool) -> dict[str, Any]:
     }
 
 
+async def _decode(
+    data: bytearray, limiter: anyio.CapacityLimiter, settings: Settings, hold: Hold
+) -> DecodedImage:
+    """Decode on one of the `decode_threads`, holding its memory only once a thread is free, and
+    afterwards only the array's."""
+    async with limiter:
+        hold.resize(decoded_bytes(data, settings.max_image_pixels))
+        decoded = await anyio.to_thread.run_sync(
+            decode_image, data, settings.max_image_pixels, settings.decode_min_side
+        )
+    hold.resize(decoded.pixels.nbytes)
+    return decoded
+
+
 async def _predict_one(
     upload: UploadedFile,
     request: Request,
@@ -53,14 +67,8 @@ async def _predict_one(
         raise file_too_large(settings.max_upload_bytes)
     started = time.perf_counter()
     data, upload.data = upload.data, bytearray()  # the request keeps no second copy
-    with ticket.holding(decoded_bytes(data, settings.max_image_pixels)):
-        decoded = await anyio.to_thread.run_sync(
-            decode_image,
-            data,
-            settings.max_image_pixels,
-            settings.decode_min_side,
-            limiter=request.app.state.decode_limiter,
-        )
+    with ticket.holding() as hold:
+        decoded = await _decode(data, request.app.state.decode_limiter, settings, hold)
         del data
         decoded_at = time.perf_counter()
         assert runtime.worker is not None

@@ -63,7 +63,9 @@ def test_the_byte_cap_is_hard_but_one_request_alone_always_fits() -> None:
     admission = door(max_wait_s=60, max_bytes=10 * MiB)
     with admission.admit() as big:
         big.hold_upload(4 * MiB)
-        with big.holding(30 * MiB):  # alone: over the cap, still let through
+        with big.holding() as hold:
+            hold.resize(40 * MiB)  # decoding alone: over the cap, still let through
+            hold.resize(30 * MiB)  # decoded: only the array is left
             assert admission.held_bytes == 34 * MiB
             with admission.admit() as second, pytest.raises(Overloaded) as refused:
                 second.hold_upload(MiB)

@@ -103,18 +103,28 @@ def _burst(url: str, photos: list[tuple[str, bytes]]) -> list[tuple[int, float, 
         return list(pool.map(one, range(UPLOADS)))
 
 
+def _refused(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The 503s between two scrapes, by reason."""
+    prefix = "age_requests_refused_total{"
+    return {
+        name.split('"')[1]: after[name] - before.get(name, 0) for name in after if name.startswith(prefix)
+    }
+
+
 def test_a_burst_is_answered_within_the_wait_bound(door: ServerProcess) -> None:
     """128 uploads 32 at a time (a group of friends): at least 90 % answered, the rest 503 + Retry-After,
     and the answered ones wait no longer than the bound plus one request's own service time."""
     photos = _photos()
     service_s = _service_time(door.url, photos)  # also teaches the door these photos' cost
+    before = _metrics(door.url)
     results = _burst(door.url, photos)
+    after = _metrics(door.url)
+    reasons = _refused(before, after)
     statuses = [status for status, _, _ in results]
     answered = sorted(seconds for status, seconds, _ in results if status == 200)
     bound = door.max_queue_wait_s  # type: ignore[attr-defined]
-    summary = (
-        f"bound {bound} s, service {service_s:.3f} s, statuses {sorted(set(statuses))}, {len(answered)} x 200"
-    )
+    summary = f"bound {bound} s, service {service_s:.3f} s, {len(answered)} x 200, "
+    summary += f"statuses {sorted(set(statuses))}, refused {reasons}"
     assert set(statuses) <= {200, 503}, summary  # no other 5xx, no client time-out
     assert len(answered) >= 0.9 * UPLOADS, summary
     for status, _, response in results:
