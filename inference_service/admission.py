@@ -4,11 +4,11 @@
 Counting requests treats a portrait and a crowd photo alike: the count either refuses work that would be
 answered in a second or admits work nobody waits for. So each queued image is counted in work units
 (megapixels as the detector sees them, at least `MIN_UNITS`), and the inference thread's measured seconds
-per unit, a moving average, turns the units ahead into seconds. A request still uploading or decoding
+per unit, a moving median, turns the units ahead into seconds. A request still uploading or decoding
 counts as an average image until its size is known.
 
 Memory is bounded separately and hard: every admitted request holds its upload bytes (the declared
-Content-Length at once, streamed bytes as they arrive) and, before decoding, the memory decoding takes.
+Content-Length at once, streamed bytes as they arrive), what decoding takes while it decodes, then its array.
 A reservation past the cap is refused, except for a request that would hold memory alone, so one
 upload within the per-file limits always gets through.
 """
@@ -16,14 +16,16 @@ upload within the per-file limits always gets through.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 MIN_UNITS = 0.1  # a tiny image still costs a pass through both networks: counted as 0.1 megapixel
-SMOOTHING = 0.2  # weight of the newest job in the moving averages: about the last ten jobs count
+WINDOW = 16  # images the cost is taken over
 
 
 class Overloaded(RuntimeError):
@@ -45,16 +47,21 @@ def work_units(height: int, width: int, detector_max_side: int) -> float:
     return max(MIN_UNITS, height * width * scale * scale / 1e6)
 
 
-@dataclass
 class CostModel:
-    """Moving averages of the inference thread's seconds per unit and of the units per image."""
+    """The inference thread's seconds per unit, a moving median over the last WINDOW images (a stall of a
+    few images, such as a burst's decoding beside them, does not swing it; a lasting change moves it within
+    half a window), and the mean units of those images."""
 
-    seconds_per_unit: float = 0.3
-    units_per_job: float = 0.5
+    def __init__(self, seconds_per_unit: float = 0.3, units_per_job: float = 0.5):
+        self._costs: deque[float] = deque([seconds_per_unit], maxlen=WINDOW)
+        self._units: deque[float] = deque([units_per_job], maxlen=WINDOW)
+        self.seconds_per_unit, self.units_per_job = seconds_per_unit, units_per_job
 
     def observe(self, seconds: float, units: float) -> None:
-        self.seconds_per_unit += SMOOTHING * (seconds / units - self.seconds_per_unit)
-        self.units_per_job += SMOOTHING * (units - self.units_per_job)
+        self._costs.append(seconds / units)
+        self._units.append(units)
+        self.seconds_per_unit = statistics.median(self._costs)
+        self.units_per_job = statistics.fmean(self._units)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class Admission:
         return self._held_bytes
 
     def seed(self, seconds: float, units: float) -> None:
-        """Start the averages from a measured pass (the warm-up), not a guess."""
+        """Start the cost from a measured pass (the warm-up), not a guess."""
         with self._lock:
             self.cost = CostModel(seconds_per_unit=seconds / units, units_per_job=units)
 
