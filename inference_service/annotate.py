@@ -13,6 +13,7 @@ import sys
 
 from .settings import Settings, SettingsError
 from .vision.age_checks import AgeCheckError, parse_thresholds
+from .vision.checkpoint import CheckpointError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             progress=not args.no_progress,
         )
-    except (BulkError, SettingsError, AgeCheckError, FileNotFoundError) as exc:
+    except (BulkError, SettingsError, AgeCheckError, CheckpointError, FileNotFoundError) as exc:
         print(f"annotate: {exc}", file=sys.stderr)
         return 1
     print(

@@ -8,6 +8,7 @@ spilling is off on a local cluster, so decoded photos stay in memory, never on d
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -118,14 +119,20 @@ class Annotator:
         return results
 
 
-def connect(address: str | None, actors: int) -> None:
+def connect(address: str | None, actors: int) -> bool:
     """Join the cluster at `address` (`auto`, `HOST:PORT`, `ray://HOST:PORT`) or $RAY_ADDRESS (set by
-    `ray job submit`), else start one in-process."""
+    `ray job submit`), else start one in-process. True when connected through Ray Client (`ray://`)."""
     address = address or os.environ.get("RAY_ADDRESS")
+    client = bool(address and address.startswith("ray://"))
+    if client and importlib.util.find_spec("grpc") is None:
+        raise BulkError(
+            f"{address} is a Ray Client address, which needs pip install 'ray[client]=={ray.__version__}'"
+        )
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(include_dashboard=False, log_to_driver=False, _system_config=local_system_config(actors))
+    return client
 
 
 def local_system_config(actors: int) -> dict[str, Any]:
@@ -211,6 +218,16 @@ def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int,
     )
 
 
+def write(
+    settings: Settings, sources: list[str], checks: tuple[int, ...], actors: int, out: str, progress: bool
+) -> None:
+    """Run the pipeline into Parquet under `out`, from a driver or from a task on the cluster."""
+    ray.data.DataContext.get_current().enable_progress_bars = progress
+    build_dataset(settings, sources, checks, actors).write_parquet(
+        out, min_rows_per_file=ROWS_PER_FILE, ray_remote_args={"num_cpus": WRITE_CPUS}
+    )
+
+
 def annotate(
     settings: Settings,
     inputs: list[str],
@@ -228,13 +245,14 @@ def annotate(
     todo, skipped = plan(inputs, out, resume)
     if todo:
         pool = actors or settings.bulk.actors
-        connect(address, pool)
+        client = connect(address, pool)
         try:
             check_cpus(settings, pool)
-            ray.data.DataContext.get_current().enable_progress_bars = progress
-            build_dataset(settings, todo, checks, pool).write_parquet(
-                out, min_rows_per_file=ROWS_PER_FILE, ray_remote_args={"num_cpus": WRITE_CPUS}
-            )
+            job = (settings, todo, checks, pool, out, progress)
+            if client:  # Ray Data cannot drive from a Ray Client: a task on the cluster does, using no CPU
+                ray.get(ray.remote(num_cpus=0)(write).remote(*job))
+            else:
+                write(*job)
         finally:
             ray.shutdown()
     seconds = round(time.perf_counter() - started, 1)

@@ -27,12 +27,17 @@ SYSTEM_CONFIG = '{"automatic_object_spilling_enabled": false, "num_workers_soft_
 
 
 class RayCluster:
-    """`nodes` Ray nodes of `cpus` CPUs each; `env` is what a driver needs to join (`address`)."""
+    """`nodes` Ray nodes of `cpus` CPUs each; `env` is what a driver needs to join (`address`, or with
+    `client` the head's Ray Client server at `client_address`, which needs grpcio: `ray[client]`)."""
 
-    def __init__(self, temp_dir: Path, nodes: int = 2, cpus: int = 1, timeout_s: float = 120.0):
+    def __init__(
+        self, temp_dir: Path, nodes: int = 2, cpus: int = 1, timeout_s: float = 120.0, client: bool = False
+    ):
         self.temp_dir, self.nodes, self.cpus, self.timeout_s = temp_dir, nodes, cpus, timeout_s
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port() if client else None
+        self.client_address = f"ray://127.0.0.1:{self.client_port}"
         self.marker = secrets.token_hex(8)
         self.env = {
             **os.environ,
@@ -54,25 +59,37 @@ class RayCluster:
         )
 
     def start(self) -> RayCluster:
+        client = ["--ray-client-server-port", str(self.client_port)] if self.client_port else []
         self._ray(
-            "--head", "--port", str(self.port), "--include-dashboard=false", "--system-config", SYSTEM_CONFIG
+            "--head",
+            "--port",
+            str(self.port),
+            "--include-dashboard=false",
+            "--system-config",
+            SYSTEM_CONFIG,
+            *client,
         )
         for _ in range(self.nodes - 1):
             self._ray("--address", self.address)
         return self
 
     def processes(self) -> list[int]:
-        """Every live process started by this cluster (its marker is in their environment)."""
+        """Every live process started by this cluster: its marker is in their environment, or, for
+        the agents whose process title overwrote it, they hold a file in this cluster's temp dir."""
         found = []
         needle = f"{MARKER}={self.marker}".encode()
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
-                    if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    if needle in (entry / "environ").read_bytes().split(b"\0") or self._holds_session(entry):
                         found.append(int(entry.name))
                 except OSError:
                     continue
         return [pid for pid in found if pid != os.getpid()]
+
+    def _holds_session(self, entry: Path) -> bool:
+        prefix = str(self.temp_dir)
+        return any(os.readlink(fd).startswith(prefix) for fd in (entry / "fd").iterdir())
 
     def stop(self, grace_s: float = 2.0) -> None:
         """SIGTERM, then SIGKILL what is left after `grace_s`: only this cluster's processes."""

@@ -65,18 +65,27 @@ def _post(client: httpx.Client, path: Path) -> httpx.Response:
     return client.post("/predict", params={"thresholds": THRESHOLDS}, files=files)
 
 
-def _annotate(cluster: RayCluster, config: Path, out: Path, *inputs: str, tmpdir: Path, resume: bool = False):
+def _annotate(
+    cluster: RayCluster,
+    config: Path,
+    out: Path,
+    *inputs: str,
+    tmpdir: Path,
+    resume: bool = False,
+    address: str | None = None,
+):
     args = [sys.executable, "-m", "inference_service.annotate", *inputs, "--out", str(out)]
     args += [
         "--config",
         str(config),
         "--address",
-        cluster.address,
+        address or cluster.address,
         "--thresholds",
         THRESHOLDS,
         "--no-progress",
     ]
-    env = {**cluster.env, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir)}
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**cluster.env, "PYTHONPATH": path, "TMPDIR": str(tmpdir)}
     env = {k: v for k, v in env.items() if not k.startswith("AGE_")}
     return subprocess.run(
         [*args, *(["--resume"] if resume else [])],
@@ -192,6 +201,42 @@ def test_a_two_node_cluster_gives_the_api_answer_for_every_file(
     )
     assert f"annotated 1 of {len(sources) + 1}" in more.stdout
     assert sorted(_by_source(pq.read_table(out))) == sorted([*sources, str(extra)])
+
+
+@pytest.mark.slow
+def test_ray_client_address_drives_the_run_from_a_task_on_the_cluster(
+    client: httpx.Client, service_config: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`--address ray://HOST:PORT`: Ray Data cannot drive from a Ray Client, so a task on the cluster
+    does; the rows are still the API's. Needs grpcio (`ray[client]`), which the bulk extra leaves out."""
+    pytest.importorskip("grpc", reason="Ray Client needs ray[client] (grpcio), not in the bulk extra")
+    config = tmp_path / "bulk.cfg"
+    config.write_text(service_config.read_text() + "\n" + BULK)
+    sources = [str(DLIB / "2008_002506.jpg"), *(str(p) for p in sorted(UTKFACE.iterdir())[::2000][:8])]
+    listed = tmp_path / "sources.txt"
+    listed.write_text("\n".join(sources) + "\n")
+    # A short temp dir: Ray's socket paths inside it must stay under the 107-byte limit.
+    ray_cluster = RayCluster(tmp_path_factory.mktemp("rayc"), nodes=2, cpus=1, client=True)
+    driver_tmp = tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+    try:
+        ray_cluster.start()
+        result = _annotate(
+            ray_cluster,
+            config,
+            tmp_path / "out",
+            str(listed),
+            tmpdir=driver_tmp,
+            address=ray_cluster.client_address,
+        )
+    finally:
+        ray_cluster.stop()
+    assert not ray_cluster.processes(), "Ray processes outlived the test"
+    assert f"annotated {len(sources)} of {len(sources)}" in result.stdout
+    by_source = _by_source(pq.read_table(tmp_path / "out"))
+    assert sorted(by_source) == sorted(sources)
+    for source in sources:
+        _assert_rows_match_the_api(by_source[source], _post(client, Path(source)))
 
 
 def test_sources_from_folders_globs_and_lists_each_once(tmp_path: Path) -> None:
