@@ -15,6 +15,7 @@ upload within the per-file limits always gets through.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import statistics
 import threading
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 MIN_UNITS = 0.1  # a tiny image still costs a pass through both networks: counted as 0.1 megapixel
 WINDOW = 16  # images the cost is taken over
+ROOM_POLL_S = 0.02  # how often a request waiting for memory looks again
 
 
 class Overloaded(RuntimeError):
@@ -135,17 +137,22 @@ class Admission:
 
     def reserve(self, ticket: Ticket, extra: int) -> None:
         """Add `extra` bytes to what `ticket` holds, or raise `Overloaded` past the cap."""
+        if not self.try_reserve(ticket, extra):
+            raise Overloaded(
+                "memory",
+                self.expected_wait_s(),
+                f"queued uploads hold {self._held_bytes:,} bytes; max_queued_bytes is {self.max_bytes:,}",
+            )
+
+    def try_reserve(self, ticket: Ticket, extra: int) -> bool:
+        """Add `extra` bytes to what `ticket` holds if they fit under the cap (or it would be alone)."""
         with self._lock:
             alone = self._held_bytes == ticket.held
             if not alone and self._held_bytes + extra > self.max_bytes:
-                wait = self._expected_wait()
-                raise Overloaded(
-                    "memory",
-                    wait,
-                    f"queued uploads hold {self._held_bytes:,} bytes; max_queued_bytes is {self.max_bytes:,}",
-                )
+                return False
             self._held_bytes += extra
             ticket.held += extra
+            return True
 
     def enqueue(self, ticket: Ticket, units: float) -> Work:
         with self._lock:
@@ -238,4 +245,15 @@ class Hold:
     def resize(self, nbytes: int) -> None:
         """Hold `nbytes` from now on; growing past the cap raises `Overloaded`, shrinking never does."""
         self.ticket.admission.reserve(self.ticket, nbytes - self.nbytes)
+        self.nbytes = nbytes
+
+    async def wait_for(self, nbytes: int, seconds: float) -> None:
+        """Hold `nbytes`, waiting up to `seconds` for room as other images are answered; then `Overloaded`.
+        A burst of large files is so served a few at a time instead of refused."""
+        admission, deadline = self.ticket.admission, time.monotonic() + seconds
+        while not admission.try_reserve(self.ticket, nbytes - self.nbytes):
+            if time.monotonic() >= deadline:
+                self.resize(nbytes)  # room at the last moment, or Overloaded
+                return
+            await asyncio.sleep(ROOM_POLL_S)
         self.nbytes = nbytes

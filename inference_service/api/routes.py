@@ -43,13 +43,12 @@ def _multipart_body(field: str, many: bool) -> dict[str, Any]:
 async def _decode(
     data: bytearray, limiter: anyio.CapacityLimiter, settings: Settings, hold: Hold
 ) -> DecodedImage:
-    """Decode on one of the `decode_threads`, holding its memory only once a thread is free, and
-    afterwards only the array's."""
-    async with limiter:
-        hold.resize(decoded_bytes(data, settings.max_image_pixels))
-        decoded = await anyio.to_thread.run_sync(
-            decode_image, data, settings.max_image_pixels, settings.decode_min_side
-        )
+    """Decode on one of the `decode_threads` once the memory it takes fits under the cap (waiting up to
+    `max_queue_wait_s` for it), then hold only the array's."""
+    await hold.wait_for(decoded_bytes(data, settings.max_image_pixels), settings.max_queue_wait_s)
+    decoded = await anyio.to_thread.run_sync(
+        decode_image, data, settings.max_image_pixels, settings.decode_min_side, limiter=limiter
+    )
     hold.resize(decoded.pixels.nbytes)
     return decoded
 

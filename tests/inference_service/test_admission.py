@@ -3,6 +3,7 @@ byte cap, dropping a job whose client went away, and Retry-After from the expect
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import ExitStack
 
 import pytest
@@ -93,3 +94,21 @@ def test_a_dropped_job_is_skipped_and_leaves_the_queue() -> None:
         assert admission.dropped == 1
         admission.finish(running, 0.5)
         assert admission.expected_wait_s() == 0
+
+
+def test_a_request_waits_for_memory_up_to_a_deadline() -> None:
+    admission = door(max_wait_s=60, max_bytes=10 * MiB)
+
+    async def scenario() -> None:
+        with admission.admit() as first, admission.admit() as second:
+            first.hold_upload(8 * MiB)
+            with second.holding() as hold:
+                with pytest.raises(Overloaded):  # nobody lets go: refused at the deadline
+                    await hold.wait_for(5 * MiB, seconds=0.05)
+                later = asyncio.get_running_loop().call_later(0.05, first.release)
+                await hold.wait_for(5 * MiB, seconds=5)  # served once the first one is answered
+                later.cancel()
+                assert admission.held_bytes == 5 * MiB
+
+    asyncio.run(scenario())
+    assert admission.held_bytes == 0

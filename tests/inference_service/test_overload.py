@@ -145,21 +145,24 @@ def _large_jpeg(side: int = 4000) -> bytes:
     return buffer.getvalue()
 
 
-def _peak_rss_during(proc: ServerProcess, work: threading.Thread) -> float:
-    """The server's highest resident memory (MB), sampled every 10 ms while `work` runs."""
-    peak = proc.rss_mb()
+def _peaks_during(proc: ServerProcess, work: threading.Thread) -> tuple[float, float]:
+    """The server's highest resident memory (MB, from /proc every 10 ms) and the most bytes its admission
+    held (age_queued_upload_bytes, scraped between) while `work` runs."""
+    rss, held = proc.rss_mb(), 0.0
     work.start()
     while work.is_alive():
-        peak = max(peak, proc.rss_mb())
+        rss = max(rss, proc.rss_mb())
+        held = max(held, _metrics(proc.url)["age_queued_upload_bytes"])
         time.sleep(0.01)
-    return peak
+    return rss, held
 
 
 def test_a_burst_of_large_uploads_stays_within_the_byte_cap(
     service_config: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """16 uploads of 12-megapixel photos at once (84 MB each while decoding) against a 160 MiB cap: memory
-    grows by no more than the cap and a little slack; the rest are 503s, none fails."""
+    """16 uploads of 12-megapixel photos at once (120 MB each while decoding) against a 160 MiB cap: what
+    admission holds presses against the cap and never passes it, memory grows by no more than the cap and
+    a little slack, and the burst is served a few at a time (503 only past the wait bound), none fails."""
     cap = 160 * MiB
     data = _large_jpeg()
     proc = _start(service_config, tmp_path_factory.mktemp("cap"), AGE_MAX_QUEUED_BYTES=str(cap))
@@ -176,14 +179,14 @@ def test_a_burst_of_large_uploads_stays_within_the_byte_cap(
             with ThreadPoolExecutor(16) as pool:
                 statuses.extend(pool.map(post, range(16)))
 
-        peak = _peak_rss_during(proc, threading.Thread(target=burst))
-        refused = _metrics(proc.url).get('age_requests_refused_total{reason="memory"}', 0)
+        peak, held = _peaks_during(proc, threading.Thread(target=burst))
     finally:
         proc.stop()
-    assert set(statuses) <= {200, 503} and statuses.count(200) >= 1, statuses
-    assert refused >= 1, "the cap never refused a reservation"
     growth = peak - baseline
-    print(f"large burst: {statuses.count(200)} x 200, peak growth {growth:.0f} MB, cap {cap / 1e6:.0f} MB")
+    print(f"large burst: {statuses.count(200)} x 200, held at most {held / MiB:.0f} of {cap / MiB:.0f} MiB,")
+    print(f"peak memory growth {growth:.0f} MB")
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 1, statuses
+    assert cap / 2 < held <= cap, f"held at most {held:.0f} bytes"
     allowance_mb = cap / 1e6 + 64  # 64 MB: the detector's float copy, crops, sockets, allocator slack
     assert growth <= allowance_mb, f"peak {peak:.0f} MB from {baseline:.0f} MB"
 
