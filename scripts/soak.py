@@ -175,9 +175,11 @@ def main() -> int:
     except RuntimeError as exc:
         print(f"the service did not start: {exc}", file=sys.stderr)
         return 2
-    report = summarise(args, records, sampler, fds)
     out = ROOT / "test-artifacts"
     out.mkdir(exist_ok=True)
+    raw = {"started": sampler.started, "records": records, "samples": sampler.samples, "fds": fds}
+    (out / "soak-raw.json").write_text(json.dumps(raw))  # kept first: 20 minutes are not lost to a bug below
+    report = summarise(args, records, sampler, fds)
     (out / "soak.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print("PASS" if report["passed"] else "FAIL", flush=True)
