@@ -14,8 +14,9 @@ Pass, all of:
   no file descriptor leak: the idle count after the clients have gone is not above the one before;
   latency does not drift: p50 and p90 of the last window within 25 % of the first (windows of 5
   minutes, or a quarter of a shorter run); p99 is reported beside them.
-Not part of `make test` (it takes 20 minutes). Writes test-artifacts/soak.json and prints it, with the
-CPU kind. Exit status 1 on failure, 2 when the service does not start.
+Not part of `make test` (it takes 20 minutes). Writes test-artifacts/soak.json (and the raw samples and
+latencies to soak-raw.json) and prints it, with the CPU kind. Exit status 1 on failure, 2 when the
+service does not start.
 """
 
 from __future__ import annotations

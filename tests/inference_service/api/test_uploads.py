@@ -152,6 +152,8 @@ def test_trickling_uploads_get_408_at_the_deadline_and_free_their_places(
     for thread in threads:
         thread.join()
     waited = time.monotonic() - started
+    codes = sorted({reply[9:12].decode() for reply in answers})
+    print(f"slow-loris: 8 tricklers answered {codes} after {waited:.1f} s")
     assert len(answers) == 8 and all(reply.startswith(b"HTTP/1.1 408") for reply in answers), answers
     assert SESSION_UPLOAD_TIMEOUT_S - 0.5 <= waited < SESSION_UPLOAD_TIMEOUT_S + 20, waited
     gauges = {
