@@ -31,7 +31,7 @@ def exported_series() -> set[str]:
     metrics.requests.labels("/predict", "POST", "200").inc()
     metrics.latency.labels("/predict", "POST").observe(0.1)
     metrics.stage.labels("detect").observe(0.01)
-    metrics.refused.labels("overloaded").inc()
+    metrics.refused.labels("queue_wait").inc()
     metrics.describe_model("m", "1", "cpu", "onnx")
     body, _ = metrics.exposition()
     return {
