@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -70,10 +71,17 @@ def decode_batch(batch: pa.Table, max_upload_bytes: int, max_pixels: int, min_si
     return table((photo_row(s, max_upload_bytes, max_pixels, min_side) for s in sources), DECODED)
 
 
+def no_openvino_telemetry() -> None:
+    """Keep `import openvino` from loading openvino-telemetry, which forks the actor to post a usage
+    event and writes ~/intel/: the run writes nothing but OUT. OpenVINO falls back to its own stub."""
+    sys.modules.setdefault("openvino_telemetry", None)
+
+
 class Annotator:
     """A Ray actor holding the service's pipeline: decoded photos in, Parquet rows out."""
 
     def __init__(self, settings: Settings, thresholds: tuple[int, ...]):
+        no_openvino_telemetry()
         self.pipeline = pipeline_from_settings(actor_settings(settings))
         warm_up(self.pipeline)
         self.checks = AgeCheckRequest(thresholds, settings.check_confidence)

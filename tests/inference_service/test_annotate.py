@@ -291,3 +291,16 @@ def test_an_actor_running_batches_in_threads_gives_the_rows_of_one_at_a_time(
     threaded, single = actor_pool(2, 2), actor_pool(2, 1)
     assert threaded.max_concurrent_calls_per_actor == 2 and threaded.enable_true_multi_threading
     assert not single.enable_true_multi_threading
+
+
+def test_an_actor_keeps_openvino_telemetry_out(tmp_path: Path) -> None:
+    """`import openvino` would fork the actor to post a usage event and write ~/intel/; the actor stops it."""
+    code = (
+        "import sys; from inference_service.bulk.run import Annotator;"
+        "from inference_service.settings import Settings; Annotator(Settings.load(), (18,));"
+        "assert sys.modules['openvino_telemetry'] is None and 'openvino' in sys.modules"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")}
+    env.update({"HOME": str(tmp_path), "PYTHONPATH": str(REPO), "AGE_AGE_MODEL__ENGINE": "openvino-bf16"})
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=120)
+    assert not (tmp_path / "intel").exists()
