@@ -12,8 +12,9 @@ the faces a run of all the chips has beyond a run of the first quarter, over the
 took beyond it, so that fixed start-up costs cancel out as they are absent from the bare network's
 figure; each rate's ratio to the bare network (the issue's target: 0.9 or more), peak resident
 memory (VmHWM) of each actor, and the CPU model and kind.
-With 2 CPUs or fewer per actor count, each actor gets an equal share of what decoding and writing
-leave (AGE_BULK__ACTOR_CPUS) and that many threads. Nothing is timed in the test suite.
+Each actor gets an equal share of the CPUs that decoding and writing leave (AGE_BULK__ACTOR_CPUS)
+and CPUs / actors threads for each model (`--threads` changes it); `--calls-per-actor` overrides
+the config's bulk.calls_per_actor. Nothing is timed in the test suite.
 """
 
 from __future__ import annotations
@@ -81,18 +82,19 @@ def steady(run: dict, quarter: dict) -> dict:
     return {**run, "steady_faces_per_s": rate, "quarter": quarter}
 
 
-def annotate_run(config: Path, listed: Path, out: Path, actors: int, calls: int) -> dict:
+def annotate_run(config: Path, listed: Path, out: Path, actors: int, knobs: dict[str, int]) -> dict:
     """One `python -m inference_service.annotate` run: faces/s, wall time and actor memory."""
     cpus = os.cpu_count() or 1
     share = round((cpus - DECODE_CPUS - WRITE_CPUS) / actors, 2)
+    threads = knobs.get("threads") or max(1, cpus // actors)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")}
     env.update(
         {
             "PYTHONPATH": str(ROOT),
             "AGE_BULK__ACTOR_CPUS": str(share),
             "AGE_BULK__DECODE_CPUS": str(DECODE_CPUS),
-            "AGE_BULK__THREADS": str(max(1, cpus // actors)),
-            "AGE_BULK__CALLS_PER_ACTOR": str(calls),
+            "AGE_BULK__THREADS": str(threads),
+            "AGE_BULK__CALLS_PER_ACTOR": str(knobs["calls"]),
         }
     )
     command = [sys.executable, "-m", "inference_service.annotate", str(listed), str(SHARED / "photos")]
@@ -116,7 +118,8 @@ def annotate_run(config: Path, listed: Path, out: Path, actors: int, calls: int)
     return {
         "actors": actors,
         "actor_cpus": share,
-        "calls_per_actor": calls,
+        "threads": threads,
+        "calls_per_actor": knobs["calls"],
         "photos": len(set(table.column("source").to_pylist())),
         "faces": faces,
         "execution_s": round(executed, 1),
@@ -135,14 +138,14 @@ def configured_calls(config: Path) -> int:
     return Settings.load(config).bulk.calls_per_actor
 
 
-def annotate_runs(config: Path, chips: int, counts: list[int], calls: int) -> list[dict]:
+def annotate_runs(config: Path, chips: int, counts: list[int], knobs: dict[str, int]) -> list[dict]:
     """Per actor count, a run of the first quarter of the chips, then of all, and the steady rate."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-annotate-") as folder:
         listed, quarter = sources(Path(folder), chips)
         for actors in counts:
-            small = annotate_run(config, quarter, Path(folder) / f"quarter-{actors}", actors, calls)
-            run = steady(annotate_run(config, listed, Path(folder) / f"out-{actors}", actors, calls), small)
+            small = annotate_run(config, quarter, Path(folder) / f"quarter-{actors}", actors, knobs)
+            run = steady(annotate_run(config, listed, Path(folder) / f"out-{actors}", actors, knobs), small)
             print(json.dumps(run), flush=True)
             runs.append(run)
     return runs
@@ -174,7 +177,8 @@ def report(result: dict) -> str:
     for run in result["runs"]:
         rate, rate_steady = run["faces_per_s"], run.get("steady_faces_per_s")
         lines.append(
-            f"| annotate, {run['actors']} actor(s) x {run['actor_cpus']} CPU | {run['photos']} | "
+            f"| annotate, {run['actors']} actor(s) x {run['actor_cpus']} CPU, {run['calls_per_actor']} "
+            f"call(s) x {run['threads']} thread(s) | {run['photos']} | "
             f"{run['faces']} | {rate} | {_ratio(rate, bare)} | {rate_steady or '-'} | "
             f"{_ratio(rate_steady, bare)} | {run['faces_per_s_end_to_end']} | "
             f"{', '.join(map(str, run['actor_peak_rss_mb'])) or '-'} |"
@@ -197,14 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--rounds", type=int, default=20, help="batches through the bare network")
     parser.add_argument("--calls-per-actor", type=int, help="batches an actor runs at once (default: config)")
+    parser.add_argument("--threads", type=int, help="each actor's model threads (default: CPUs / actors)")
     parser.add_argument("--save", help="also write the JSON result here")
     args = parser.parse_args(argv)
     config = Path(args.config).resolve()
     machine = bench.machine("cpu")
     result: dict = {"machine": machine, "chips": args.chips, "runs": []}
     counts = [int(n) for n in args.actors.split(",")]
-    calls = args.calls_per_actor or configured_calls(config)
-    result["runs"] = annotate_runs(config, args.chips, counts, calls)
+    knobs = {"calls": args.calls_per_actor or configured_calls(config), "threads": args.threads or 0}
+    result["runs"] = annotate_runs(config, args.chips, counts, knobs)
     result["age_network_faces_per_s"], result["engine"] = bench.age_network_rate(config, args.rounds)
     if not args.skip_service:
         result["service_crowd_faces_per_s"] = service_crowd_rate(config, args.service_requests)
