@@ -57,11 +57,11 @@ def tree_rss_mb(pid: int) -> float:
     return round(total, 1)
 
 
-def host_run(cache: Path, timeout: float) -> dict:
+def host_run(cache: Path, engine: str, timeout: float) -> dict:
     """`python -m inference_service` from the checkout with XDG_CACHE_HOME=cache, until /ready answers."""
     port = free_port()
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(ROOT)}
-    env = {k: v for k, v in env.items() if not k.startswith("AGE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")}
+    env.update(XDG_CACHE_HOME=str(cache), PYTHONPATH=str(ROOT), AGE_AGE_MODEL__ENGINE=engine)
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "inference_service", "--port", str(port)],
@@ -128,6 +128,9 @@ def main() -> int:
     parser.add_argument("--cold-cache", action="store_true", help="host: run 1 starts with an empty cache")
     parser.add_argument("--url", help="container: where its port 8000 is published")
     parser.add_argument("--container", help="container: its name (COMMAND must use it)")
+    parser.add_argument(
+        "--engine", default="auto", help="host: the age-model engine (auto on amx may be int8)"
+    )
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("command", nargs="*", help="container: the command that starts it detached")
     args = parser.parse_args()
@@ -139,11 +142,15 @@ def main() -> int:
                 where = "container"
             elif args.cold_cache:
                 where = "checkout, cold cache (exports)" if run == 1 else "checkout, warm cache"
-                figures = host_run(Path(cache), args.timeout)
+                figures = host_run(Path(cache), args.engine, args.timeout)
             else:
                 where = "checkout, cache as found"
-                figures = host_run(_user_cache(), args.timeout)
-            print(json.dumps({"run": run, "where": where, "cpu_kind": kind, **figures}), flush=True)
+                figures = host_run(_user_cache(), args.engine, args.timeout)
+            engine = "image's auto" if args.container else args.engine
+            print(
+                json.dumps({"run": run, "where": where, "engine": engine, "cpu_kind": kind, **figures}),
+                flush=True,
+            )
     return 0
 
 
