@@ -16,7 +16,8 @@ from training import lineage
 from training.cli import main
 from training.config import to_toml
 
-CANDIDATE = REPO / "training/configs/candidates/07-cpu-bf16-stage11-112px-consistent.toml"
+CANDIDATE = REPO / "training/configs/archive/cpu-bf16-stage11-112px-consistent.toml"  # a stage 7 that ran
+AS_STAGE = "07-" + CANDIDATE.name  # its name in the lineage folder, had it won
 
 
 def test_the_lineage_walks_from_random_to_the_shipped_config() -> None:
@@ -92,9 +93,9 @@ def test_a_candidate_stage_joins_by_adding_one_file(tmp_path: Path) -> None:
     assert lineage.walk(then=(CANDIDATE,)).final.optim.distill_from  # the candidate as it is, walked after
     folder = _copy_shipped(tmp_path)
     text = CANDIDATE.read_text().replace('weights_sha256 = "unknown"', f'weights_sha256 = "{"0" * 64}"')
-    (folder / CANDIDATE.name).write_text(text)
+    (folder / AS_STAGE).write_text(text)
     found = lineage.walk(folder)
-    assert [s.path.name for s in found.stages][-2:] == ["06-cpu-bf16-stage6-112px.toml", CANDIDATE.name]
+    assert [s.path.name for s in found.stages][-2:] == ["06-cpu-bf16-stage6-112px.toml", AS_STAGE]
     assert "runs/teacher-mobilenet_v2-128px/best.safetensors" in found.teachers
 
 
@@ -130,7 +131,7 @@ def test_walk_refuses_gaps_and_an_unmeasured_shipped_stage(tmp_path: Path) -> No
     with pytest.raises(lineage.LineageError, match="without gaps"):
         lineage.walk(folder)
     folder = _copy_shipped(tmp_path / "again")
-    shutil.copy(CANDIDATE, folder)
+    shutil.copy(CANDIDATE, folder / AS_STAGE)
     with pytest.raises(lineage.LineageError, match="weights_sha256 must be known"):
         lineage.walk(folder)
 
