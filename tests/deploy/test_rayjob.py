@@ -26,7 +26,7 @@ def _rayjob() -> dict:
 
 def _pinned_ray() -> str:
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    (pin,) = [dep for dep in extras["bulk"] if dep.startswith("ray[")]
+    (pin,) = [dep for dep in extras["bulk"] if dep.startswith("ray[data]")]
     return re.fullmatch(r"ray\[data\]==(\S+)", pin).group(1)
 
 

@@ -4,6 +4,7 @@ byte cap, dropping a job whose client went away, and Retry-After from the expect
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pytest
@@ -110,5 +111,7 @@ def test_a_request_waits_for_memory_up_to_a_deadline() -> None:
                 later.cancel()
                 assert admission.held_bytes == 5 * MiB
 
-    asyncio.run(scenario())
+    # A thread of its own: a session's browser tests may leave an event loop running on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
     assert admission.held_bytes == 0
