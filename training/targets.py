@@ -94,34 +94,51 @@ class SoftLabels:
 
 
 class Distillation(SoftLabels):
-    """Soft labels mixed with the teachers' distributions: what they learnt about ambiguous faces."""
+    """Soft labels mixed with the teachers' distributions: what they learnt about ambiguous faces. Here the
+    distributions were computed once, on the stored crops (`teachers`: training faces x bins)."""
 
-    def __init__(self, cfg: ModelConfig, sigma: float, teachers: torch.Tensor, weight: float):
+    seen_on = ""
+
+    def __init__(self, cfg: ModelConfig, sigma: float, teachers, weight: float):
         super().__init__(cfg, sigma)
-        self.teachers, self.weight = teachers, weight  # teachers: (training faces, bins)
+        self.teachers, self.weight = teachers, weight
+
+    def teachers_say(self, batch: Batch) -> torch.Tensor:
+        return batch.mix(self.teachers[batch.idx])
 
     def __call__(self, batch: Batch) -> torch.Tensor:
-        return torch.lerp(super().__call__(batch), batch.mix(self.teachers[batch.idx]), self.weight)
+        return torch.lerp(super().__call__(batch), self.teachers_say(batch), self.weight)
 
     def describe(self) -> str:
-        return f"{1 - self.weight:g} x {super().describe()} + {self.weight:g} x the teachers' distributions"
+        soft = SoftLabels.describe(self)
+        return f"{1 - self.weight:g} x {soft} + {self.weight:g} x the teachers' distributions{self.seen_on}"
 
 
-class ConsistentDistillation(SoftLabels):
-    """Soft labels mixed with what the teachers say about the student's own view of each face."""
+@dataclass(frozen=True)
+class Teacher:
+    """A frozen teacher network with its own config (input size, mean/std, temperature)."""
 
-    def __init__(
-        self, cfg: ModelConfig, sigma: float, teachers: list[torch.nn.Module], weight: float, bf16: bool
-    ):
-        super().__init__(cfg, sigma)
-        self.teachers, self.weight, self.bf16 = teachers, weight, bf16
+    network: torch.nn.Module
+    cfg: ModelConfig
+
+
+class ConsistentDistillation(Distillation):
+    """Distillation from what the teachers say about the student's own view of each face (augmented and
+    mixed), each teacher at its own input size."""
+
+    seen_on = " on the student's own augmented views"
+
+    def __init__(self, cfg: ModelConfig, sigma: float, teachers: list[Teacher], weight: float, bf16: bool):
+        super().__init__(cfg, sigma, teachers, weight)
+        self.bf16 = bf16
 
     @torch.no_grad()
-    def teachers_say(self, images: torch.Tensor) -> torch.Tensor:
-        """The teachers' averaged calibrated distributions (N, bins) on a batch in 0..1, each at its size."""
+    def teachers_say(self, batch: Batch) -> torch.Tensor:
+        """The teachers' averaged calibrated distributions (N, bins) on the batch's images (0..1)."""
+        images = batch.images
         out = torch.zeros(len(images), self.cfg.num_bins, device=images.device)
         for teacher in self.teachers:
-            own: ModelConfig = teacher.age_config
+            own = teacher.cfg
             size = (own.input_size, own.input_size)
             views = (
                 images
@@ -130,18 +147,9 @@ class ConsistentDistillation(SoftLabels):
             )
             inputs = normalise(views, own).contiguous(memory_format=torch.channels_last)
             with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits = teacher(inputs).float()
+                logits = teacher.network(inputs).float()
             out += (logits / own.temperature).softmax(dim=1)
         return out / len(self.teachers)
-
-    def __call__(self, batch: Batch) -> torch.Tensor:
-        return torch.lerp(super().__call__(batch), self.teachers_say(batch.images), self.weight)
-
-    def describe(self) -> str:
-        return (
-            f"{1 - self.weight:g} x {SoftLabels.describe(self)} + {self.weight:g} x the teachers' "
-            "distributions on the student's own augmented views"
-        )
 
 
 def choose_target(
@@ -157,7 +165,7 @@ def choose_target(
     if not optim.distill_from:
         return SoftLabels(cfg, optim.label_sigma)
     if optim.distill_views == "augmented":
-        teachers = [_teacher_module(path, cfg, device) for path in optim.distill_from]
+        teachers = [_teacher(path, cfg, device) for path in optim.distill_from]
         return ConsistentDistillation(cfg, optim.label_sigma, teachers, optim.distill_weight, bf16)
     per_teacher = [
         teacher_distribution(path, train_set, config.data, cfg, str(device), announce)
@@ -167,13 +175,12 @@ def choose_target(
     return Distillation(cfg, optim.label_sigma, averaged, optim.distill_weight)
 
 
-def _teacher_module(path: str, cfg: ModelConfig, device: torch.device) -> torch.nn.Module:
-    """A teacher network in eval mode, frozen, carrying its own config (input size, mean/std, temperature)."""
+def _teacher(path: str, cfg: ModelConfig, device: torch.device) -> Teacher:
+    """A teacher network in eval mode, frozen, with its checkpoint's config."""
     module, metadata = load_checkpoint(path, device)
     _refuse_other_ages(path, metadata.model, cfg)
     module = module.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
-    module.age_config = metadata.model
-    return module
+    return Teacher(module, metadata.model)
 
 
 def _refuse_other_ages(path: str, own: ModelConfig, cfg: ModelConfig) -> None:

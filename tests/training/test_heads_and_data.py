@@ -13,7 +13,7 @@ from inference_service.vision.model_config import ModelConfig, decode_output
 from training.config import AugmentConfig
 from training.data import augment
 from training.losses import age_loss, soft_labels
-from training.targets import Batch, ConsistentDistillation, Distillation, SoftLabels, mixup
+from training.targets import Batch, ConsistentDistillation, Distillation, SoftLabels, Teacher, mixup
 from training.train import _initial_weights
 
 
@@ -91,16 +91,16 @@ def test_consistent_teachers_see_the_students_view_at_their_own_size() -> None:
         torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.LazyLinear(own.num_bins)
     ).eval()
     teacher(torch.zeros(1, 3, 32, 32))
-    teacher.age_config = own
     images = torch.rand(3, 3, 16, 16)
     batch = Batch(images, torch.tensor([5.0, 30, 70]), torch.arange(3))
-    target = ConsistentDistillation(student, 2.0, [teacher], 1.0, bf16=False)(batch)
+    consistent = ConsistentDistillation(student, 2.0, [Teacher(teacher, own)], 1.0, bf16=False)
+    target = consistent(batch)
     seen = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", antialias=True)
     with torch.no_grad():
         expected = (teacher(normalise(seen, own)) / 2.0).softmax(dim=1)
     assert torch.allclose(target, expected, atol=1e-5)
     other = Batch(images.flip(3), batch.ages, batch.idx)  # another view of the same faces: another target
-    assert not torch.equal(ConsistentDistillation(student, 2.0, [teacher], 1.0, False)(other), target)
+    assert not torch.equal(consistent(other), target)
 
 
 def test_only_the_bins_head_exists() -> None:
