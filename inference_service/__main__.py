@@ -11,6 +11,9 @@ import argparse
 import logging
 import signal
 import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
@@ -22,6 +25,28 @@ from .settings import ENV_PREFIX, Settings, SettingsError
 log = logging.getLogger("inference_service")
 
 EXIT_CONFIG, EXIT_STARTUP = 2, 1
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain before its graceful shutdown: on the first SIGTERM, `start_draining` turns
+    /ready to 503 and requests are still served for `drain_s`, so a load balancer or Kubernetes stops
+    sending here first; then uvicorn stops accepting and lets the requests in flight finish. A second
+    signal, or SIGINT, shuts down at once (gracefully)."""
+
+    def __init__(self, config: uvicorn.Config, drain_s: float, start_draining: Callable[[], None]):
+        super().__init__(config)
+        self.drain_s, self.start_draining = drain_s, start_draining
+        self._drain: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.drain_s <= 0 or self._drain is not None:
+            super().handle_exit(sig, frame)
+            return
+        self.start_draining()
+        log.info("SIGTERM: draining for %g s", self.drain_s, extra={"event": "draining"})
+        self._drain = threading.Timer(self.drain_s, super().handle_exit, (sig, None))
+        self._drain.daemon = True
+        self._drain.start()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,7 +109,8 @@ def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    runtime = app.state.runtime
+    server = DrainingServer(config, settings.drain_s, lambda: setattr(runtime, "draining", True))
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the
     # process "killed by signal"; with these no-op handlers it returns and we exit 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

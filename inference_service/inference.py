@@ -64,6 +64,7 @@ class ModelRuntime:
     worker: InferenceWorker | None = None
     device: str = "unknown"
     load_ms: float = 0.0
+    draining: bool = False  # SIGTERM came: still serving, but /ready says 503 so traffic goes elsewhere
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property

@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(1, ge=1, le=3600)  # Retry-After while the models load
     upload_timeout_s: float = Field(30.0, gt=0, le=3600)  # the whole body must arrive within this
     shutdown_timeout_s: float = Field(30.0, gt=0)
+    # After SIGTERM, /ready answers 503 for this long while requests are still served, so load balancers
+    # stop sending here before the server stops accepting (then the graceful shutdown above).
+    drain_s: float = Field(2.0, ge=0, le=300)
 
     # Who may call it.
     cors_origins: Annotated[list[str], NoDecode] = Field(

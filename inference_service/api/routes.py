@@ -176,12 +176,17 @@ async def health() -> dict[str, str]:
 @router.get(
     "/ready",
     response_model=ReadyResponse,
-    summary="200 once the models are loaded and warm, 503 before",
+    summary="200 once the models are loaded and warm; 503 before, and while shutting down",
     responses=documented(503),
 )
 async def ready(runtime: RuntimeDep, settings: SettingsDep) -> Any:
-    if not runtime.ready:  # the same 503 as every route that needs the models (not counted as a refusal)
-        status, detail, _ = status_of(NotReady(f"The models are not ready yet (state: {runtime.state})."))
+    if runtime.draining or not runtime.ready:  # the 503 of every route that needs the models (not a refusal)
+        reason = (
+            "The service is shutting down (it still answers the requests it gets)."
+            if runtime.draining
+            else f"The models are not ready yet (state: {runtime.state})."
+        )
+        status, detail, _ = status_of(NotReady(reason))
         return error_response(status, detail, {"Retry-After": str(settings.retry_after_s)})
     return {"status": "ready", "device": runtime.device, "load_ms": runtime.load_ms}
 

@@ -1,6 +1,6 @@
 """The service as a process (`python -m inference_service`): bad startups exit non-zero with a clear
 message; on a running server, a failing image is a 500 logged with its request id, a queue over its wait
-bound is an immediate 503, and SIGTERM lets in-flight requests finish."""
+bound is an immediate 503, and SIGTERM turns /ready false, then lets in-flight requests finish."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         age_model={"path": str(CHECKPOINT), "flip": False},
         detector={"max_faces": 10},
         max_queue_wait_s=0.01,
+        drain_s=3.0,
         frontend_dir=str(folder / "no-frontend"),
     )
     port = free_port()
@@ -166,14 +167,20 @@ def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) ->
     assert _post(faulty, tiny).status_code == 200  # capacity comes back
 
 
-def test_sigterm_lets_in_flight_requests_finish(faulty: ServerProcess) -> None:
+def test_sigterm_turns_readiness_false_then_lets_in_flight_requests_finish(
+    faulty: ServerProcess,
+) -> None:
     """Runs last in this module: it stops the server."""
     thread, result = _batch_in_background(faulty, 6)
     time.sleep(1.5)  # the batch is being processed
     faulty.proc.terminate()
+    time.sleep(0.3)  # inside drain_s: readiness has turned false, and the server still accepts
+    ready = httpx.get(faulty.url + "/ready", timeout=10)
+    assert ready.status_code == 503 and "shutting down" in ready.json()["detail"]
+    assert httpx.get(faulty.url + "/health", timeout=10).status_code == 200
     thread.join(timeout=300)
     code = faulty.proc.wait(timeout=60)
     assert result["response"].status_code == 200
     assert [r["status"] for r in result["response"].json()["results"]] == [200] * 6
     assert code == 0
-    assert "shut down cleanly" in faulty.log()
+    assert '"event": "draining"' in faulty.log() and "shut down cleanly" in faulty.log()

@@ -110,7 +110,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** 200 once the models are loaded and warm, 503 before */
+        /** 200 once the models are loaded and warm; 503 before, and while shutting down */
         get: operations["ready_ready_get"];
         put?: never;
         post?: never;
