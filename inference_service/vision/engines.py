@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -206,6 +207,9 @@ class OpenVinoEngine(Engine):
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+            # OpenVINO pins its threads to the first cores: two processes of one thread each (two Ray
+            # actors, two replicas) would share core 0. Pin only an engine that has all the cores.
+            config["ENABLE_CPU_PINNING"] = threads >= len(os.sched_getaffinity(0))
         core = ov.Core()
         compiled = core.compile_model(self.graph(core, network), "CPU", config)
         self.request = compiled.create_infer_request()

@@ -6,6 +6,7 @@ Real faces from ../shared/data/photos, the shipped checkpoint, the real detector
 
 from __future__ import annotations
 
+import os
 import shutil
 import typing
 from pathlib import Path
@@ -140,6 +141,18 @@ def test_fast_pipeline_ages_match_plain_pipeline(
     assert [f.box for f in quick.faces] == [f.box for f in reference.faces]
     ages = np.array([f.age for f in quick.faces])
     assert np.abs(ages - [f.age for f in reference.faces]).max() <= AGE_TOLERANCE
+
+
+def test_openvino_pins_its_threads_only_when_it_has_every_core() -> None:
+    """Pinned, two one-thread processes would both run on core 0 (scripts/core_scaling.py measured two
+    such int8 processes no faster than one)."""
+    cores = len(os.sched_getaffinity(0))
+    for threads, pinned in ((1, cores == 1), (cores, True)):
+        estimator = AgeEstimator.from_checkpoint(
+            CHECKPOINT, device="cpu", engine="openvino-bf16", threads=threads
+        )
+        compiled = estimator.runner.request.get_compiled_model()
+        assert compiled.get_property("ENABLE_CPU_PINNING") is pinned
 
 
 @pytest.mark.parametrize("engine", ["openvino-bf16", "torch-bf16"])
