@@ -87,15 +87,16 @@ def _annotate(
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**cluster.env, "PYTHONPATH": path, "TMPDIR": str(tmpdir)}
     env = {k: v for k, v in env.items() if not k.startswith("AGE_")}
-    return subprocess.run(
+    result = subprocess.run(
         [*args, *(["--resume"] if resume else [])],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
-        check=True,
     )
+    assert result.returncode == 0, f"annotate exited {result.returncode}:\n{result.stderr[-4000:]}"
+    return result
 
 
 @pytest.fixture(scope="module")
