@@ -18,7 +18,7 @@ _EXAMPLE_PREDICTION = {
     "faces": [_EXAMPLE_FACE],
     "truncated": False,
     "image": {"width": 640, "height": 480},
-    "model": {"name": "resnet50-age-utkface", "version": "0.6.0-cpu-112px"},
+    "model": {"name": "resnet50-age-utkface", "version": "0.7.0-cpu-112px"},
     "device": "cpu",
     "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "align": 1.2, "age": 51.1, "total": 91.2},
 }
@@ -145,7 +145,7 @@ class ModelCard(BaseModel):
         json_schema_extra={
             "example": {
                 "name": "resnet50-age-utkface",
-                "version": "0.6.0-cpu-112px",
+                "version": "0.7.0-cpu-112px",
                 "format": "age-estimator/1",
                 "model": {
                     "arch": "resnet50",
@@ -154,9 +154,9 @@ class ModelCard(BaseModel):
                     "age_min": 0,
                     "age_max": 100,
                     "interval_mass": 0.8,
-                    "temperature": 0.9842,
+                    "temperature": 0.7787,
                 },
-                "metrics": {"val_mae": 4.95, "test": {"n": 2075, "mae": 5.015, "cs5": 0.6251}},
+                "metrics": {"val_mae": 4.886, "test": {"n": 2075, "mae": 4.93, "cs5": 0.6424}},
                 "data": {"prepared": "data/prepared/utkface-160", "train_size": 16646, "val_size": 2075},
                 "training_config": {},
                 "code_version": "57b298d",

@@ -29,7 +29,7 @@ def test_export_writes_a_stamped_graph_beside_the_checkpoint_that_computes_torch
     graph = beside(checkpoint)
     assert figures["graph"] == str(graph) and graph.is_file()
     assert figures["checkpoint_sha256"] == file_sha256(checkpoint)
-    assert figures["model"] == "resnet50-age-utkface 0.6.0-cpu-112px"
+    assert figures["model"] == "resnet50-age-utkface 0.7.0-cpu-112px"
     assert figures["max_logit_diff"] <= MAX_LOGIT_DIFF
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # written through a rename
 

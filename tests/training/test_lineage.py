@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,21 @@ from training import lineage
 from training.cli import main
 from training.config import to_toml
 
-CANDIDATE = REPO / "training/configs/archive/cpu-bf16-stage11-112px-consistent.toml"  # a stage 7 that ran
-AS_STAGE = "07-" + CANDIDATE.name  # its name in the lineage folder, had it won
+LAST = REPO / "training/configs/shipped/08-cpu-bf16-stage12-112px-consistent-long.toml"
+AS_STAGE = "09-cpu-candidate.toml"  # a candidate's name in the lineage folder, had it won
+
+
+def _candidate(folder: Path, weights: str = "unknown") -> Path:
+    """A next stage as the candidates folder would hold it: the last stage's recipe, from its output."""
+    last = lineage.read_stage(LAST)
+    text = LAST.read_text()
+    text = text.replace(f'out_dir = "{last.config.run.out_dir}"', 'out_dir = "runs/cpu-candidate"')
+    text = text.replace(f'init = "{last.config.model.init}"', f'init = "{last.output}"')
+    text = re.sub(r'weights_sha256 = "[0-9a-f]{64}"', f'weights_sha256 = "{weights}"', text)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / AS_STAGE
+    path.write_text(text)
+    return path
 
 
 def test_the_lineage_walks_from_random_to_the_shipped_config() -> None:
@@ -90,12 +104,12 @@ def _copy_shipped(tmp_path: Path) -> Path:
 
 
 def test_a_candidate_stage_joins_by_adding_one_file(tmp_path: Path) -> None:
-    assert lineage.walk(then=(CANDIDATE,)).final.optim.distill_from  # the candidate as it is, walked after
+    candidate = _candidate(tmp_path / "candidates")
+    assert lineage.walk(then=(candidate,)).final.optim.distill_from  # the candidate as it is, walked after
     folder = _copy_shipped(tmp_path)
-    text = CANDIDATE.read_text().replace('weights_sha256 = "unknown"', f'weights_sha256 = "{"0" * 64}"')
-    (folder / AS_STAGE).write_text(text)
+    _candidate(folder, "0" * 64)
     found = lineage.walk(folder)
-    assert [s.path.name for s in found.stages][-2:] == ["06-cpu-bf16-stage6-112px.toml", AS_STAGE]
+    assert [s.path.name for s in found.stages][-2:] == [LAST.name, AS_STAGE]
     assert "runs/teacher-mobilenet_v2-128px/best.safetensors" in found.teachers
 
 
@@ -131,7 +145,7 @@ def test_walk_refuses_gaps_and_an_unmeasured_shipped_stage(tmp_path: Path) -> No
     with pytest.raises(lineage.LineageError, match="without gaps"):
         lineage.walk(folder)
     folder = _copy_shipped(tmp_path / "again")
-    shutil.copy(CANDIDATE, folder / AS_STAGE)
+    _candidate(folder)
     with pytest.raises(lineage.LineageError, match="weights_sha256 must be known"):
         lineage.walk(folder)
 

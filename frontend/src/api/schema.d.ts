@@ -238,7 +238,7 @@ export interface components {
          *             },
          *             "model": {
          *               "name": "resnet50-age-utkface",
-         *               "version": "0.6.0-cpu-112px"
+         *               "version": "0.7.0-cpu-112px"
          *             },
          *             "timings_ms": {
          *               "age": 51.1,
@@ -363,11 +363,11 @@ export interface components {
          *       "format": "age-estimator/1",
          *       "metrics": {
          *         "test": {
-         *           "cs5": 0.6251,
-         *           "mae": 5.015,
+         *           "cs5": 0.6424,
+         *           "mae": 4.93,
          *           "n": 2075
          *         },
-         *         "val_mae": 4.95
+         *         "val_mae": 4.886
          *       },
          *       "model": {
          *         "age_max": 100,
@@ -376,11 +376,11 @@ export interface components {
          *         "head": "bins",
          *         "input_size": 112,
          *         "interval_mass": 0.8,
-         *         "temperature": 0.9842
+         *         "temperature": 0.7787
          *       },
          *       "name": "resnet50-age-utkface",
          *       "training_config": {},
-         *       "version": "0.6.0-cpu-112px"
+         *       "version": "0.7.0-cpu-112px"
          *     }
          */
         ModelCard: {
@@ -486,7 +486,7 @@ export interface components {
          *       },
          *       "model": {
          *         "name": "resnet50-age-utkface",
-         *         "version": "0.6.0-cpu-112px"
+         *         "version": "0.7.0-cpu-112px"
          *       },
          *       "timings_ms": {
          *         "age": 51.1,
