@@ -93,15 +93,17 @@ class Annotator:
         predictions = iter(self._predict(readable))
         out: list[dict[str, Any]] = []
         for row in rows:
-            result = next(predictions) if row["status"] == OK else None
-            if row["status"] != OK:
+            if row["status"] != OK:  # refused or unreadable in the decoding task
                 out.append(
                     {"source": row["source"], "status": row["status"], "error": row["error"], "faces": 0}
                 )
-            elif isinstance(result, Exception):
-                out.append(error_row(row["source"], result))
-            else:
-                out.extend(self._rows(row, result))
+                continue
+            result = next(predictions)
+            out.extend(
+                [error_row(row["source"], result)]
+                if isinstance(result, Exception)
+                else self._rows(row, result)
+            )
         return table(out)
 
     def _rows(self, row: dict[str, Any], prediction: Prediction) -> list[dict[str, Any]]:
