@@ -73,7 +73,8 @@ def test_the_deployment_is_what_a_reviewer_expects() -> None:
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
     assert security["capabilities"]["drop"] == ["ALL"] and pod["spec"]["securityContext"]["runAsNonRoot"]
-    shutdown = Settings.load().shutdown_timeout_s + Settings.load().drain_s
+    settings = Settings.load()
+    shutdown = settings.shutdown_timeout_s + settings.drain_s
     assert pod["spec"]["terminationGracePeriodSeconds"] > shutdown
     resources = container["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"]
