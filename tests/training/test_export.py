@@ -12,7 +12,7 @@ import onnxruntime as ort
 import torch
 from training_testdata import REPO, run_cli
 
-from inference_service.vision.checkpoint import load_checkpoint
+from inference_service.vision.checkpoint import load_checkpoint, read_metadata
 from inference_service.vision.engines import file_sha256
 from inference_service.vision.graph_export import SHA256_KEY, beside
 from training.export import MAX_LOGIT_DIFF
@@ -29,7 +29,8 @@ def test_export_writes_a_stamped_graph_beside_the_checkpoint_that_computes_torch
     graph = beside(checkpoint)
     assert figures["graph"] == str(graph) and graph.is_file()
     assert figures["checkpoint_sha256"] == file_sha256(checkpoint)
-    assert figures["model"] == "resnet50-age-utkface 0.7.0-cpu-112px"
+    meta = read_metadata(checkpoint)
+    assert figures["model"] == f"{meta.name} {meta.version}"  # the checkpoint's own name, not another's
     assert figures["max_logit_diff"] <= MAX_LOGIT_DIFF
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # written through a rename
 
