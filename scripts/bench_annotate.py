@@ -11,7 +11,8 @@ loading included; Ray's own start-up not) and end to end; the steady rate, once 
 the faces a run of all the chips has beyond a run of the first quarter, over the execution time it
 took beyond it, so that fixed start-up costs cancel out as they are absent from the bare network's
 figure; each rate's ratio to the bare network (the issue's target: 0.9 or more), peak resident
-memory (VmHWM) of each actor, and the CPU model and kind.
+memory (VmHWM) of each actor, the share of the steady state's CPU time each part of the run took
+(actors, driver, decoding and writing workers, Ray's own processes), and the CPU model and kind.
 Each actor gets an equal share of the CPUs that decoding and writing leave (AGE_BULK__ACTOR_CPUS)
 and CPUs / actors threads for each model (`--threads` changes it); `--calls-per-actor` overrides
 the config's bulk.calls_per_actor. Nothing is timed in the test suite.
@@ -41,26 +42,51 @@ WRITE_CPUS = 0.1  # inference_service.bulk.options.WRITE_CPUS
 EXECUTION = re.compile(r"execution finished in ([0-9.]+) seconds")
 
 
-class ActorMemory(threading.Thread):
-    """Polls the Ray actors holding the models (process title `...MapBatches(Annotator)...`)."""
+def role(title: bytes) -> str | None:
+    """Which part of an annotation run a process is, from its command line (None: not Ray's)."""
+    if b"inference_service.annotate" in title:
+        return "driver"
+    if b"ray::" in title and b"Annotator" in title:
+        return "actors"
+    if any(k in title for k in (b"ray::IDLE", b"decode_batch", b"ray::Write")):
+        return "decoding and writing workers"
+    return "Ray's own processes" if b"ray" in title else None
+
+
+class RayProcesses(threading.Thread):
+    """Polls the run's processes every 0.5 s: the peak memory (VmHWM) of the actors holding the models
+    (process title `...MapBatches(Annotator)...`) and the CPU seconds of each role (`role`), as last seen
+    before each process exited (so up to 0.5 s of a process's last CPU time is missed)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak_mb: dict[int, float] = {}
+        self.cpu_s: dict[int, tuple[str, float]] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
         while not self.done.wait(0.5):
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
                     continue
                 try:
-                    title = (entry / "cmdline").read_bytes()
-                    if b"Annotator" in title and b"ray::" in title:
-                        pid = int(entry.name)
+                    kind = role((entry / "cmdline").read_bytes())
+                    if kind is None:
+                        continue
+                    pid = int(entry.name)
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    self.cpu_s[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+                    if kind == "actors":
                         self.peak_mb[pid] = max(self.peak_mb.get(pid, 0.0), memory_mb(pid, "VmHWM"))
-                except (OSError, ValueError):
+                except (OSError, ValueError, IndexError):
                     continue
+
+    def cpu_by_role(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for kind, seconds in self.cpu_s.values():
+            totals[kind] = round(totals.get(kind, 0.0) + seconds, 1)
+        return totals
 
 
 def sources(folder: Path, chips: int) -> tuple[Path, Path]:
@@ -75,11 +101,15 @@ def sources(folder: Path, chips: int) -> tuple[Path, Path]:
 
 
 def steady(run: dict, quarter: dict) -> dict:
-    """The full run's rate beyond its quarter-size twin: actor start-up and model loading cancel."""
+    """The full run's rate beyond its quarter-size twin: actor start-up and model loading cancel. So do
+    they in the CPU seconds each role spent beyond the quarter run (its share of them)."""
     extra_s = run["execution_s"] - quarter["execution_s"]
     extra = run["faces"] - quarter["faces"]
     rate = round(extra / extra_s, 1) if extra_s > 0 else None
-    return {**run, "steady_faces_per_s": rate, "quarter": quarter}
+    beyond = {k: max(0.0, v - quarter["cpu_s"].get(k, 0.0)) for k, v in run["cpu_s"].items()}
+    total = sum(beyond.values()) or 1.0
+    shares = {k: round(v / total, 2) for k, v in sorted(beyond.items(), key=lambda kv: -kv[1])}
+    return {**run, "steady_faces_per_s": rate, "steady_cpu_share": shares, "quarter": quarter}
 
 
 def annotate_run(config: Path, listed: Path, out: Path, actors: int, knobs: dict[str, int]) -> dict:
@@ -99,13 +129,13 @@ def annotate_run(config: Path, listed: Path, out: Path, actors: int, knobs: dict
     )
     command = [sys.executable, "-m", "inference_service.annotate", str(listed), str(SHARED / "photos")]
     command += ["--out", str(out), "--actors", str(actors), "--config", str(config), "--no-progress"]
-    memory = ActorMemory()
-    memory.start()
+    processes = RayProcesses()
+    processes.start()
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
-    memory.done.set()
-    memory.join()
+    processes.done.set()
+    processes.join()
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr[-4000:])
         raise RuntimeError(f"annotate with {actors} actor(s) failed ({result.returncode})")
@@ -126,7 +156,8 @@ def annotate_run(config: Path, listed: Path, out: Path, actors: int, knobs: dict
         "wall_s": round(wall, 1),
         "faces_per_s": round(faces / executed, 1),
         "faces_per_s_end_to_end": round(faces / wall, 1),
-        "actor_peak_rss_mb": sorted(round(v) for v in memory.peak_mb.values()),
+        "actor_peak_rss_mb": sorted(round(v) for v in processes.peak_mb.values()),
+        "cpu_s": processes.cpu_by_role(),
     }
 
 
@@ -189,6 +220,10 @@ def report(result: dict) -> str:
         lines.append(
             f"| service, crowd photo, 4 clients | - | - | {crowd} | {_ratio(crowd, bare)} | - | - | - | - |"
         )
+    lines += ["", "Steady state, share of the CPU time each part of the run took:"]
+    for run in result["runs"]:
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in run.get("steady_cpu_share", {}).items())
+        lines.append(f"- {run['actors']} actor(s): {shares}")
     return "\n".join(lines)
 
 
