@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from processes import free_port, memory_mb
+from processes import cpu_seconds, free_port, memory_mb
 
 import bench  # scripts/bench.py: the service runner, the HTTP client and the bare network's rate
 
@@ -65,28 +65,27 @@ class RayProcesses(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         while not self.done.wait(0.5):
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
                     continue
                 try:
                     kind = role((entry / "cmdline").read_bytes())
-                    if kind is None:
+                    seconds = cpu_seconds(entry.name) if kind else float("nan")
+                    if seconds != seconds:  # not the run's, or gone (NaN)
                         continue
                     pid = int(entry.name)
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    self.cpu_s[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+                    self.cpu_s[pid] = (kind, seconds)
                     if kind == "actors":
                         self.peak_mb[pid] = max(self.peak_mb.get(pid, 0.0), memory_mb(pid, "VmHWM"))
-                except (OSError, ValueError, IndexError):
+                except OSError:  # it exited between two reads
                     continue
 
     def cpu_by_role(self) -> dict[str, float]:
         totals: dict[str, float] = {}
         for kind, seconds in self.cpu_s.values():
-            totals[kind] = round(totals.get(kind, 0.0) + seconds, 1)
-        return totals
+            totals[kind] = totals.get(kind, 0.0) + seconds
+        return {kind: round(seconds, 1) for kind, seconds in totals.items()}
 
 
 def sources(folder: Path, chips: int) -> tuple[Path, Path]:

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from inference_service.bulk.rows import decoded_image, photo_row
+    from inference_service.bulk.run import actor_settings
     from inference_service.inference import pipeline_from_settings, warm_up
     from inference_service.settings import Settings
     from inference_service.vision.devices import cpu_info
@@ -53,12 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.load(args.config)
-    settings = settings.model_copy(
-        update={
-            "age_model": settings.age_model.model_copy(update={"threads": args.threads}),
-            "detector": settings.detector.model_copy(update={"threads": args.threads}),
-        }
-    )
+    bulk = settings.bulk.model_copy(update={"threads": args.threads})
+    settings = actor_settings(settings.model_copy(update={"bulk": bulk}))  # as an actor builds them
     pipeline = pipeline_from_settings(settings)
     warm_up(pipeline)
     names = sorted(p.name for p in UTKFACE.iterdir())

@@ -1,11 +1,12 @@
 """Helpers for the scripts and tests that start a real server process and measure it.
 
-One copy of each: a free loopback port, a memory figure from /proc, and a graceful stop.
+One copy of each: a free loopback port, a memory figure and CPU time from /proc, and a graceful stop.
 Scripts import it as `processes` (their own folder is on the path); tests as `scripts.processes`.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -30,6 +31,16 @@ def memory_mb(pid: int | str, field: str = "VmRSS") -> float:
     except FileNotFoundError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """CPU time the process has used so far (user + system), in seconds; NaN once it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    except (FileNotFoundError, ProcessLookupError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_gracefully(process: subprocess.Popen, timeout: float = 30.0) -> int:
