@@ -112,20 +112,42 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoints(path: str, out: str | None) -> list[str]:
+    """The checkpoint files a model path stands for: itself, or an ensemble file's members."""
+    from inference_service.vision.ensemble import EnsembleSpec, is_ensemble
+
+    if not is_ensemble(path):
+        return [path]
+    if out:
+        raise ValueError("--out names one graph; an ensemble's graphs go beside each member")
+    return [str(file) for file, _ in EnsembleSpec.read(path).member_files(path)]
+
+
 def _quantize(args: argparse.Namespace) -> int:
     from .quantize import quantize
 
-    figures = quantize(
-        args.checkpoint, args.prepared, args.out, args.calibration_faces, args.control_faces, args.max_move
-    )
-    print(json.dumps(figures))
+    for checkpoint in _checkpoints(args.checkpoint, args.out):
+        figures = quantize(
+            checkpoint, args.prepared, args.out, args.calibration_faces, args.control_faces, args.max_move
+        )
+        print(json.dumps(figures))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_graph
 
-    print(json.dumps(export_graph(args.checkpoint, args.out)))
+    for checkpoint in _checkpoints(args.checkpoint, args.out):
+        print(json.dumps(export_graph(checkpoint, args.out)))
+    return 0
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from .ensemble import fit_ensemble
+
+    command = " ".join(["python -m training", *sys.argv[1:]])
+    result = fit_ensemble(args.checkpoints, args.prepared, args.out, args.name, args.version, command)
+    print(json.dumps(result))
     return 0
 
 
@@ -320,6 +342,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-move", type=float, default=0.2, help="largest mean move of an age from fp32 it accepts, years"
     )
     cmd.set_defaults(handler=_quantize)
+
+    cmd = commands.add_parser(
+        "ensemble",
+        help="fit an ensemble of checkpoints (weights, rule, temperature) on validation, score it on test",
+    )
+    cmd.add_argument("checkpoints", nargs="+", help="the member checkpoints, the product's ResNet-50 first")
+    cmd.add_argument("--prepared", required=True, help="prepared set the members were trained on")
+    cmd.add_argument(
+        "--out", required=True, help="the ensemble file to write (JSON), beside or above the members"
+    )
+    cmd.add_argument("--name", default="age-ensemble-utkface")
+    cmd.add_argument("--version", required=True)
+    cmd.set_defaults(handler=_ensemble)
 
     cmd = commands.add_parser(
         "export", help="the ONNX graph of a checkpoint that the service's graph engines run (no torch there)"

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.nn import functional as nnf
 
+from inference_service.vision.align import resize_crops
+
 from .config import AugmentConfig
 from .prepare import read_index
 from .sources import GroupLabels, group_labels
@@ -43,9 +45,7 @@ def _read(path: str, size: int) -> np.ndarray:
     if crop is None:
         raise OSError(f"cannot read prepared crop {path}")
     crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    if crop.shape[0] != size:
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return crop
+    return resize_crops(crop[None], size)[0]
 
 
 def load_split(

@@ -16,8 +16,10 @@ from inference_service.settings import Settings
 from inference_service.vision.age_checks import check_thresholds, probability_over
 from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
-from inference_service.vision.estimator import AgeEstimator
+from inference_service.vision.ensemble import EnsembleSpec, is_ensemble
+from inference_service.vision.estimator import Estimator
 from inference_service.vision.model_config import AgeOutput, ModelConfig
+from inference_service.vision.options import AgeModelOptions
 from inference_service.vision.pipeline import build_detector, build_estimator
 
 from .groups import group_report
@@ -85,7 +87,10 @@ def evaluate_photos(
     out = estimator.predict_crops(np.stack(crops))
     result = score(out, torch.tensor(ages), estimator.model_config, checks, groups)
     result.update(
-        _describe(checkpoint), images=len(samples), no_face=len(no_face), no_face_files=no_face[:20]
+        _describe(checkpoint, estimator),
+        images=len(samples),
+        no_face=len(no_face),
+        no_face_files=no_face[:20],
     )
     return result
 
@@ -104,16 +109,15 @@ def evaluate_prepared(
     one engine: by default the fp32 reference, so the recorded figures do not depend on the host's CPU."""
     from .data import load_split
 
-    meta = read_metadata(checkpoint)
-    faces = load_split(
-        str(prepared), None if split == "all" else split, meta.model.input_size, originals=names
-    )
-    estimator = AgeEstimator.from_checkpoint(
-        checkpoint, device=device, engine=engine, flip=flip, batch_size=64
-    )
+    options = AgeModelOptions(path=Path(checkpoint), engine=engine, flip=flip, batch_size=64)
+    estimator = build_estimator(options, device)
+    size = estimator.model_config.input_size
+    faces = load_split(str(prepared), None if split == "all" else split, size, originals=names)
     out = estimator.predict_crops(faces.images)
     result = score(out, faces.ages, estimator.model_config, checks, faces.groups)
-    result.update(_describe(checkpoint), prepared=str(prepared), split=split, engine=estimator.engine)
+    result.update(
+        _describe(checkpoint, estimator), prepared=str(prepared), split=split, engine=estimator.engine
+    )
     return result
 
 
@@ -139,21 +143,28 @@ def score(
 
 
 def record(checkpoint: str | Path, key: str, result: dict, command: str) -> None:
-    """Store an evaluation in the checkpoint's metadata (weights untouched), so `GET /model` shows it."""
-    meta = read_metadata(checkpoint)
+    """Store an evaluation in the model's file (a checkpoint's metadata, weights untouched, or the
+    ensemble file), so `GET /model` shows it."""
     kept = {k: v for k, v in result.items() if k not in ("checkpoint", "no_face_files")}
-    meta.metrics = {**meta.metrics, key: {**kept, "measured_with": command}}
+    entry = {**kept, "measured_with": command}
+    if is_ensemble(checkpoint):
+        spec = EnsembleSpec.read(checkpoint)
+        spec.metrics = {**spec.metrics, key: entry}
+        spec.write(checkpoint)
+        return
+    meta = read_metadata(checkpoint)
+    meta.metrics = {**meta.metrics, key: entry}
     rewrite_metadata(checkpoint, meta, checkpoint)
 
 
-def _describe(checkpoint: str | Path) -> dict:
-    meta = read_metadata(checkpoint)
+def _describe(checkpoint: str | Path, estimator: Estimator) -> dict:
+    cfg = estimator.model_config
     return {
         "checkpoint": str(checkpoint),
-        "model_version": meta.version,
-        "head": meta.model.head,
-        "input_size": meta.model.input_size,
-        "interval_mass": meta.model.interval_mass,
+        "model_version": estimator.metadata.version,
+        "head": cfg.head,
+        "input_size": cfg.input_size,
+        "interval_mass": cfg.interval_mass,
     }
 
 

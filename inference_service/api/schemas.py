@@ -187,6 +187,12 @@ class ModelCard(BaseModel):
     created: str
     device: str
     engine: str = Field(
-        description="How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ..."
+        description="How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ...; an ensemble "
+        "whose members run on different engines joins their names with '+'"
+    )
+    members: list[dict[str, Any]] | None = Field(
+        None,
+        description="An ensemble's member networks (name, version, weight, sha256, model, metrics, engine); "
+        "absent for a single checkpoint",
     )
     detector: dict[str, Any]

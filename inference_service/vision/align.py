@@ -97,3 +97,12 @@ def align_face(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=PAD_VALUE,
     )
+
+
+def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
+    """Aligned N x S x S x 3 crops at another side, by area averaging: how training reads the prepared
+    crops at a network's input size, and how an ensemble's members read one alignment."""
+    if crops.shape[1] == size:
+        return crops
+    resized = [cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) for crop in crops]
+    return np.stack(resized) if resized else np.zeros((0, size, size, 3), dtype=crops.dtype)

@@ -7,6 +7,7 @@ NumPy and always come from the checkpoint; the engine (`engines.py`) only turns 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -32,8 +33,55 @@ def flip_averaged(logits: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray
     return (both[:count] + both[count:]) / 2
 
 
-class AgeEstimator:
-    """Crops in, ages out, through one engine. Build it with `from_checkpoint` or `from_module`."""
+def as_aligned(crops: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Crops as aligned (N x S x S x 3 NumPy), also from a prepared set's N x 3 x S x S torch tensor."""
+    if isinstance(crops, np.ndarray):
+        return crops
+    return crops.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class Estimator(ABC):
+    """Crops in, ages out: what the pipeline, the evaluations and the service see of an age model.
+
+    `AgeEstimator` runs one checkpoint; `ensemble.EnsembleEstimator` pools several. Both are built by
+    `pipeline.build_estimator` from the file `[service.age_model] path` names.
+    """
+
+    metadata: CheckpointMetadata
+    device: str
+
+    @property
+    @abstractmethod
+    def engine(self) -> str: ...
+
+    @abstractmethod
+    def predict_logits(self, crops: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Logits for aligned uint8 crops (N x S x S x 3 NumPy, or N x 3 x S x S torch), float32 N x bins."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What `GET /model` shows of the age model."""
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.metadata.model
+
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        cfg = self.metadata.model
+        return align_face(image, landmarks, cfg.template, cfg.input_size)
+
+    def needs_more_pixels(self, landmarks: np.ndarray) -> bool:
+        """Whether the crop of this face would be upsampled from the given image."""
+        cfg = self.metadata.model
+        return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
+
+    def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
+        """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
+        return decode_output(self.predict_logits(crops), self.metadata.model)
+
+
+class AgeEstimator(Estimator):
+    """One checkpoint through one engine. Build it with `from_checkpoint` or `from_module`."""
 
     def __init__(self, network: Network, device: str, engine: str, flip: bool, batch_size: int, threads: int):
         self.device = resolve_device(device)
@@ -71,31 +119,13 @@ class AgeEstimator:
     def engine(self) -> str:
         return self.runner.name
 
-    @property
-    def model_config(self) -> ModelConfig:
-        return self.metadata.model
-
     def describe(self) -> dict[str, Any]:
         """What `GET /model` shows of the age model: the checkpoint's card and how it runs here."""
         return {**self.metadata.to_dict(), "device": self.device, "engine": self.engine}
 
-    def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        cfg = self.metadata.model
-        return align_face(image, landmarks, cfg.template, cfg.input_size)
-
-    def needs_more_pixels(self, landmarks: np.ndarray) -> bool:
-        """Whether the crop of this face would be upsampled from the given image."""
-        cfg = self.metadata.model
-        return crop_scale(landmarks, cfg.template, cfg.input_size) > 1.0
-
     def predict_logits(self, crops: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Logits (flip-averaged when `flip`) for aligned uint8 crops, float32 N x outputs.
-
-        `crops` is N x S x S x 3 (NumPy, as aligned) or N x 3 x S x S (a torch
-        tensor, as a prepared set holds them).
-        """
-        if not isinstance(crops, np.ndarray):
-            crops = crops.permute(0, 2, 3, 1).cpu().numpy()
+        """Logits (flip-averaged when `flip`) for aligned uint8 crops, float32 N x outputs."""
+        crops = as_aligned(crops)
         out = []
         for start in range(0, len(crops), self.batch_size):
             inputs = preprocess(crops[start : start + self.batch_size], self.metadata.model)
@@ -105,6 +135,3 @@ class AgeEstimator:
             return np.zeros((0, self.metadata.model.num_bins), dtype=np.float32)
         return np.concatenate(out)
 
-    def predict_crops(self, crops: np.ndarray | torch.Tensor) -> AgeOutput:
-        """Ages (N,), intervals (N, 2) and the calibrated distributions (bins head) for aligned crops."""
-        return decode_output(self.predict_logits(crops), self.metadata.model)

@@ -18,7 +18,8 @@ import numpy as np
 from .checkpoint import CheckpointMetadata
 from .decode import DecodedImage
 from .detector import Detection, FaceDetector, RetinaFaceDetector
-from .estimator import AgeEstimator
+from .ensemble import EnsembleEstimator, is_ensemble
+from .estimator import AgeEstimator, Estimator
 from .model_config import AgeOutput
 from .options import AgeModelOptions, DetectorOptions
 
@@ -44,7 +45,7 @@ class Prediction:
 class FacePipeline:
     """Detect every face, align each one exactly as training did, and age them in one batch."""
 
-    def __init__(self, detector: FaceDetector, estimator: AgeEstimator, max_faces: int = 100):
+    def __init__(self, detector: FaceDetector, estimator: Estimator, max_faces: int = 100):
         self.detector = detector
         self.estimator = estimator
         self.max_faces = max_faces
@@ -138,8 +139,10 @@ def build_detector(options: DetectorOptions) -> RetinaFaceDetector:
     return RetinaFaceDetector(options)
 
 
-def build_estimator(options: AgeModelOptions, device: str) -> AgeEstimator:
-    estimator = AgeEstimator.from_options(options, device)
+def build_estimator(options: AgeModelOptions, device: str) -> Estimator:
+    """The age model `options.path` names: one checkpoint, or an ensemble file of several."""
+    kind = EnsembleEstimator if is_ensemble(options.path) else AgeEstimator
+    estimator = kind.from_options(options, device)
     if options.torch_threads and "torch" in sys.modules:  # only the torch engines load it
         import torch
 

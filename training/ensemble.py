@@ -1,0 +1,127 @@
+"""Fit an ensemble of checkpoints and write its file: `python -m training ensemble`.
+
+Each member ages the validation faces once, at its own input size, through the fp32 reference engine
+with flip, as `evaluate` does. For each pooling rule (`vision.ensemble.RULES`) and each subset of the
+members, the weights are chosen on a grid over the simplex by validation MAE, so every combination
+tried is on record. The file gets all the members named, with the rule that scored best on validation
+and a temperature fitted to the pooled distribution by validation NLL (as `calibrate` fits one
+network's). Then the test split is scored through the ensemble file itself, by `evaluate_prepared`,
+and recorded in it: the test split chooses nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference_service.vision.engines import file_sha256
+from inference_service.vision.ensemble import RULES, EnsembleSpec, Member, pool
+from inference_service.vision.estimator import AgeEstimator
+from inference_service.vision.model_config import ModelConfig, decode_output
+
+from .calibrate import CHECK_THRESHOLDS, fit_temperature
+from .data import load_split
+from .evaluate import evaluate_prepared, record, score
+from .train import code_version
+
+log = logging.getLogger("training")
+GRID_STEPS = 20  # weights in steps of 0.05, none zero
+
+
+def weight_grid(count: int, steps: int = GRID_STEPS) -> list[tuple[float, ...]]:
+    """Every way to split 1 into `count` positive multiples of 1/steps."""
+    if count == 1:
+        return [(1.0,)]
+    cuts = itertools.combinations(range(1, steps), count - 1)
+    return [tuple(np.diff([0, *c, steps]) / steps) for c in cuts]
+
+
+def _mae(logits: np.ndarray, ages: np.ndarray, cfg: ModelConfig) -> float:
+    return float(np.abs(decode_output(logits, cfg).age - ages).mean())
+
+
+def best_weights(
+    logits: list[np.ndarray], configs: list[ModelConfig], ages: np.ndarray, rule: str
+) -> tuple[tuple[float, ...], float]:
+    """The grid weights with the lowest validation MAE under `rule`, and that MAE."""
+    scored = [(_mae(pool(logits, configs, w, rule), ages, configs[0]), w) for w in weight_grid(len(logits))]
+    mae, weights = min(scored)
+    return tuple(round(float(v), 4) for v in weights), round(mae, 4)
+
+
+def combinations_report(
+    names: list[str], logits: list[np.ndarray], configs: list[ModelConfig], ages: np.ndarray
+) -> list[dict]:
+    """Validation MAE of every subset of the members under every rule, each with its best weights."""
+    rows = []
+    for size in range(1, len(names) + 1):
+        for subset in itertools.combinations(range(len(names)), size):
+            for rule in RULES if size > 1 else RULES[:1]:
+                chosen = [logits[i] for i in subset], [configs[i] for i in subset]
+                weights, mae = best_weights(*chosen, ages, rule)
+                rows.append(
+                    {"members": [names[i] for i in subset], "rule": rule, "weights": weights, "val_mae": mae}
+                )
+    return rows
+
+
+def fit_ensemble(
+    checkpoints: list[str | Path],
+    prepared: str | Path,
+    out: str | Path,
+    name: str,
+    version: str,
+    command: str,
+) -> dict:
+    """Fit weights, rule and temperature on validation; write `out`; score and record the test split."""
+    out = Path(out)
+    members = [
+        AgeEstimator.from_checkpoint(c, device="cpu", engine="torch", batch_size=64) for c in checkpoints
+    ]
+    logits, ages = [], None
+    for checkpoint, member in zip(checkpoints, members):
+        faces = load_split(str(prepared), "val", member.model_config.input_size)
+        logits.append(member.predict_logits(faces.images))
+        ages, groups = faces.ages.numpy().astype(np.float32), faces.groups
+        log.info("%s: validation logits of %d faces", checkpoint, len(ages))
+    configs = [m.model_config for m in members]
+    names = [Path(c).name for c in checkpoints]
+    tried = combinations_report(names, logits, configs, ages)
+    everyone = [row for row in tried if len(row["members"]) == len(names)]
+    chosen = min(everyone, key=lambda row: row["val_mae"])
+    pooled = pool(logits, configs, chosen["weights"], chosen["rule"])
+    temperature = fit_temperature(torch.from_numpy(pooled), torch.from_numpy(ages), configs[0])
+    folder = out.parent.resolve()
+    spec = EnsembleSpec(
+        name=name,
+        version=version,
+        members=[
+            Member(os.path.relpath(Path(c).resolve(), folder), file_sha256(Path(c)), w)
+            for c, w in zip(checkpoints, chosen["weights"])
+        ],
+        rule=chosen["rule"],
+        temperature=temperature,
+        code_version=code_version(),
+    )
+    cfg = ModelConfig(**{**configs[0].to_dict(), "temperature": temperature})
+    val = score(decode_output(pooled, cfg), torch.from_numpy(ages), cfg, list(CHECK_THRESHOLDS), groups)
+    spec.metrics = {"val_mae": round(val["mae"], 4), "val": val, "combinations_tried": tried}
+    spec.write(out)
+    test = evaluate_prepared(
+        out, prepared, "test", device="cpu", checks=list(CHECK_THRESHOLDS), engine="torch"
+    )
+    record(out, "test", test, command)
+    return {
+        "ensemble": str(out),
+        "rule": spec.rule,
+        "weights": chosen["weights"],
+        "temperature": temperature,
+        "val_mae": val["mae"],
+        "test_mae": test["mae"],
+        "combinations_tried": tried,
+    }
