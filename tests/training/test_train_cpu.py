@@ -293,3 +293,40 @@ def test_quantize_writes_an_int8_graph_that_the_int8_engine_serves(
     moved = np.abs(int8.predict_crops(crops).age - fp32)
     # This barely trained 32 px model moved 0.76 year on average here; broken quantization moves decades.
     assert moved.mean() < 2.0
+
+
+def test_an_ensemble_is_fitted_on_validation_and_scored_on_test(
+    run_dir: Path, tiny_prepared: Path, tmp_path: Path
+) -> None:
+    """`python -m training ensemble`: weights, rule and temperature from validation, test figures recorded,
+    and `evaluate` on the written file gives the recorded test figure."""
+    member = tmp_path / "mobilenet"
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        "model.arch=mobilenet_v2",
+        "model.init=imagenet-offline",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={member}",
+    )
+    out = tmp_path / "ensemble.json"
+    members = [str(run_dir / "best.safetensors"), str(member / "best.safetensors")]
+    printed = run_cli(
+        "ensemble", *members, "--prepared", str(tiny_prepared), "--out", str(out), "--version", "0.0.1"
+    )
+    fitted = json.loads(printed.stdout.strip().splitlines()[-1])
+    assert sum(fitted["weights"]) == pytest.approx(1) and min(fitted["weights"]) > 0
+    tried = fitted["combinations_tried"]
+    assert [len(row["members"]) for row in tried] == [1, 1, 2, 2] and {row["rule"] for row in tried[2:]} == {
+        "mean",
+        "product",
+    }
+    best_pair = min(row["val_mae"] for row in tried[2:])
+    assert fitted["val_mae"] == pytest.approx(best_pair, abs=1e-3)
+    recorded = json.loads(out.read_text())
+    assert recorded["metrics"]["test"]["n"] >= 10 and recorded["temperature"] == fitted["temperature"]
+    again = run_cli(
+        "evaluate", "--checkpoint", str(out), "--prepared", str(tiny_prepared), "--engine", "torch", "--json"
+    )
+    assert json.loads(again.stdout)["mae"] == pytest.approx(fitted["test_mae"], abs=1e-4)
