@@ -142,6 +142,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .evaluate import compare
+
+    print(json.dumps(compare(args.model, args.against, args.prepared, args.split)))
+    return 0
+
+
 def _ensemble(args: argparse.Namespace) -> int:
     from .ensemble import fit_ensemble
 
@@ -342,6 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-move", type=float, default=0.2, help="largest mean move of an age from fp32 it accepts, years"
     )
     cmd.set_defaults(handler=_quantize)
+
+    cmd = commands.add_parser(
+        "compare",
+        help="is a model better than the shipped one? a paired bootstrap of the MAE on the same faces",
+    )
+    cmd.add_argument("model", help="a checkpoint or ensemble file")
+    cmd.add_argument("--against", default="models/age-resnet50.safetensors", help="the model to beat")
+    cmd.add_argument("--prepared", default="data/prepared/utkface-160")
+    cmd.add_argument("--split", default="test", choices=("val", "test"))
+    cmd.set_defaults(handler=_compare)
 
     cmd = commands.add_parser(
         "ensemble",

@@ -23,7 +23,7 @@ from inference_service.vision.options import AgeModelOptions
 from inference_service.vision.pipeline import build_detector, build_estimator
 
 from .groups import group_report
-from .metrics import age_check_report, summarise
+from .metrics import age_check_report, paired_bootstrap, summarise
 from .prepare import pick_face
 from .sources import GroupLabels, Sample, group_labels
 
@@ -119,6 +119,19 @@ def evaluate_prepared(
         _describe(checkpoint, estimator), prepared=str(prepared), split=split, engine=estimator.engine
     )
     return result
+
+
+def compare(new: str | Path, against: str | Path, prepared: str | Path, split: str = "test") -> dict:
+    """A paired bootstrap of two models (checkpoints or ensemble files) on the same faces of a prepared
+    split, both through the fp32 reference engine with flip: the rule for replacing the shipped model."""
+    from .data import load_split
+
+    errors = []
+    for path in (new, against):
+        estimator = build_estimator(AgeModelOptions(path=Path(path), engine="torch", batch_size=64), "cpu")
+        faces = load_split(str(prepared), split, estimator.model_config.input_size)
+        errors.append(np.abs(estimator.predict_crops(faces.images).age - faces.ages.numpy()))
+    return {"new": str(new), "against": str(against), "split": split, **paired_bootstrap(*errors)}
 
 
 def score(

@@ -104,3 +104,19 @@ def age_check_report(
 
 def _share(hit: torch.Tensor, among: torch.Tensor) -> float | None:
     return round(float(hit[among].float().mean()), 4) if among.any() else None
+
+
+def paired_bootstrap(new: Values, old: Values, resamples: int = 5000, seed: int = 0) -> dict:
+    """Is `new` better than `old` on the same faces? Their per-face absolute errors are paired, and
+    `resamples` bootstrap draws of the faces give a 95 % interval for the MAE difference (new - old)."""
+    new, old = torch.as_tensor(new).float(), torch.as_tensor(old).float()
+    diff = new - old
+    picks = torch.randint(0, len(diff), (resamples, len(diff)), generator=torch.Generator().manual_seed(seed))
+    low, high = torch.quantile(diff[picks].mean(dim=1), torch.tensor([0.025, 0.975])).tolist()
+    return {
+        "faces": len(diff),
+        "mae": {"new": round(float(new.mean()), 4), "against": round(float(old.mean()), 4)},
+        "difference": round(float(diff.mean()), 4),
+        "interval_95": [round(low, 4), round(high, 4)],
+        "new_is_better": high < 0,
+    }

@@ -330,3 +330,8 @@ def test_an_ensemble_is_fitted_on_validation_and_scored_on_test(
         "evaluate", "--checkpoint", str(out), "--prepared", str(tiny_prepared), "--engine", "torch", "--json"
     )
     assert json.loads(again.stdout)["mae"] == pytest.approx(fitted["test_mae"], abs=1e-4)
+    compared = run_cli("compare", str(out), "--against", members[0], "--prepared", str(tiny_prepared))
+    bootstrap = json.loads(compared.stdout)
+    assert bootstrap["mae"]["new"] == pytest.approx(fitted["test_mae"], abs=1e-3)
+    low, high = bootstrap["interval_95"]
+    assert low <= bootstrap["difference"] <= high and bootstrap["new_is_better"] == (high < 0)
