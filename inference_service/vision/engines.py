@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .checkpoint import CheckpointError, CheckpointMetadata
+from .checkpoint import CheckpointError, CheckpointMetadata, read_metadata
 from .devices import CpuInfo, cpu_info
-from .graph_export import SHA256_KEY, check_recorded, export_onnx, graph_for
+from .graph_export import SHA256_KEY, beside, cached, check_recorded, export_onnx, graph_for
 from .model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -327,7 +327,7 @@ ENGINE_NAMES: tuple[str, ...] = ("auto", *ENGINES)
 # What `auto` picks on each CPU kind (devices.CpuInfo.kind): the fastest engine that passes the
 # accuracy rule there, from `scripts/compare_engines.py` and `make bench` (docs/performance.md).
 # Where int8 measured faster and its graph lies beside the checkpoint, `auto` takes that instead.
-AUTO_INT8_ON_CPU: frozenset[str] = frozenset({"amx"})
+AUTO_INT8_ON_CPU: frozenset[str] = frozenset({"amx", "avx512-bf16"})
 AUTO_ON_CPU: dict[str, str] = {
     "amx": "openvino-bf16",
     "avx512-bf16": "openvino-bf16",
@@ -368,3 +368,15 @@ def build_engine(name: str, network: Network, device: str, threads: int = 0) -> 
         except CheckpointError as exc:  # a stale graph: serve the fp/bf16 engine and say why
             log.warning("auto: not using the int8 graph (%s)", exc)
     return ENGINES[resolve_engine(name, device)](network, device, threads)
+
+
+def needs_torch(checkpoint: Path, engine: str, device: str) -> bool:
+    """Whether serving `checkpoint` with the `engine` setting on `device` needs torch: a torch engine, or a
+    graph engine whose ONNX graph is neither beside the checkpoint nor cached (torch exports it)."""
+    network = Network(read_metadata(checkpoint), path=checkpoint)
+    if int8_first(engine, network, device):
+        return False
+    chosen = ENGINES[resolve_engine(engine, device)]
+    if chosen.loads_torch or chosen is OpenVinoInt8Engine:
+        return chosen.loads_torch
+    return not any(path.is_file() for path in (beside(checkpoint), cached(network.sha256)))

@@ -153,6 +153,15 @@ class EnsembleSpec:
         return found
 
 
+def model_files(path: str | Path) -> list[Path]:
+    """The checkpoint files a model path stands for, each checked without building a network: the path
+    itself (its metadata read), or an ensemble file's members (every check of `member_files`)."""
+    if not is_ensemble(path):
+        read_metadata(path)
+        return [Path(path)]
+    return [file for file, _ in EnsembleSpec.read(path).member_files(path)]
+
+
 class EnsembleEstimator(Estimator):
     """Every member on its own engine, each face aligned once; their distributions pooled."""
 

@@ -134,4 +134,3 @@ class AgeEstimator(Estimator):
         if not out:
             return np.zeros((0, self.metadata.model.num_bins), dtype=np.float32)
         return np.concatenate(out)
-

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from safetensors.torch import save_file
 
 from .conftest import encode
 from .faulty_server import FAULT_HEIGHT, FAULT_WIDTH
-from .server import CHECKPOINT, DLIB, ServerProcess, free_port, write_config
+from .server import CHECKPOINT, DLIB, REPO, ServerProcess, free_port, write_config
 
 API_KEY = "test-key-5b1d"
 
@@ -41,7 +43,19 @@ def test_bad_startups_exit_nonzero_with_a_clear_message(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(os.urandom(4096))
     missing_cuda = "cuda:99" if torch.cuda.is_available() else "cuda"
+    stale = tmp_path / "stale.json"
+    stale.write_text(
+        json.dumps(
+            {
+                "format": "age-ensemble/1",
+                "name": "stale",
+                "version": "0.0.1",
+                "members": [{"path": str(CHECKPOINT), "sha256": "0" * 64, "weight": 1.0}],
+            }
+        )
+    )
     cases = {
+        "ensemble": ({"age_model": {"path": str(stale)}}, "not the file the ensemble recorded"),
         "missing": ({"age_model": {"path": str(tmp_path / "absent.safetensors")}}, "checkpoint not found"),
         "corrupt": ({"age_model": {"path": str(corrupt)}}, "not a readable safetensors file"),
         "mismatch": (
@@ -70,6 +84,24 @@ def test_bad_startups_exit_nonzero_with_a_clear_message(tmp_path: Path) -> None:
         assert code != 0, (name, log)
         assert message in log, (name, log)
         assert "Traceback" not in log, (name, log)
+
+
+def test_torch_free_says_whether_serving_needs_torch(tmp_path: Path) -> None:
+    """`make run` installs torch only when this exits 1: no graph is ready for the engine chosen here."""
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(CHECKPOINT.read_bytes())
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+
+    def status(engine: str) -> int:
+        config = write_config(
+            tmp_path / f"{engine}.cfg", age_model={"path": str(checkpoint), "engine": engine}
+        )
+        command = [sys.executable, "-m", "inference_service", "--config", str(config), "--torch-free"]
+        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, timeout=120).returncode
+
+    assert status("torch") == 1 and status("onnx") == 1  # torch itself, or torch to export the graph
+    checkpoint.with_suffix(".onnx").write_bytes(b"a graph made elsewhere")  # only its presence counts here
+    assert status("onnx") == 0 and status("openvino-bf16") == 0 and status("torch") == 1
 
 
 @pytest.fixture(scope="module")
