@@ -247,6 +247,8 @@ def _lineage(args: argparse.Namespace) -> int:
     print("\n".join(lineage.describe(found)))
     for stage in found.stages:
         print(f"python -m training train --config {stage.path}")
+    for stage in found.members.values():  # the ensemble's other networks, each trained in one stage
+        print(f"python -m training train --config {stage.path.relative_to(lineage.REPO)}")
     compared = [f"config {recorded}"] * bool(recorded) + [f"weights {checkpoint}"] * bool(checkpoint)
     print(
         "\n".join(problems) or "the stages chain" + "".join(f"; the last one matches {c}" for c in compared)

@@ -36,6 +36,8 @@ from .config import ANY, REMOVED_KEYS, TrainConfig, load_config
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "training" / "configs" / "shipped"
 TEACHERS = REPO / "training" / "configs" / "teachers"
+MEMBERS = REPO / "training" / "configs" / "members"
+SHIPPED_ENSEMBLE = REPO / "models" / "age-ensemble.json"
 SHIPPED_CONFIG = REPO / "models" / "age-resnet50.train.toml"
 SHIPPED_CHECKPOINT = REPO / "models" / "age-resnet50.safetensors"
 UNKNOWN = "unknown"
@@ -87,6 +89,7 @@ class Stage:
 class Lineage:
     stages: list[Stage]
     teachers: dict[str, Stage]  # by output
+    members: dict[str, Stage] = field(default_factory=dict)  # the ensemble's other networks, by output
 
     @property
     def final(self) -> TrainConfig:
@@ -169,12 +172,7 @@ def _check_links(stage: Stage, stages: list[Stage], teachers: dict[str, Stage]) 
 
 def walk(folder: Path = SHIPPED, teachers: Path = TEACHERS, then: tuple[Path, ...] = ()) -> Lineage:
     """Load every stage in order (and `then`, candidate stages after them) and check that they chain."""
-    teacher_stages = {}
-    for path in sorted(teachers.glob("*.toml")):
-        teacher = read_stage(path)
-        if teacher.config.model.init not in NOT_FILES:
-            raise LineageError(f"{path}: a teacher starts from {' | '.join(NOT_FILES)}, not a file")
-        teacher_stages[teacher.output] = teacher
+    teacher_stages = _single_stages(teachers, "a teacher")
     stages: list[Stage] = []
     for path in [*_stage_files(folder), *then]:
         stage = read_stage(path)
@@ -184,7 +182,33 @@ def walk(folder: Path = SHIPPED, teachers: Path = TEACHERS, then: tuple[Path, ..
         raise LineageError(f"{folder} holds no stage")
     if stages[-1].weights_sha256 == UNKNOWN and not then:
         raise LineageError(f"{stages[-1].path}: the shipped stage's weights_sha256 must be known")
-    return Lineage(stages, teacher_stages)
+    return Lineage(stages, teacher_stages, _single_stages(MEMBERS, "an ensemble member"))
+
+
+def _single_stages(folder: Path, role: str) -> dict[str, Stage]:
+    """Networks trained in one stage from `random` or ImageNet (teachers, ensemble members), by output."""
+    found = {}
+    for path in sorted(folder.glob("*.toml")):
+        stage = read_stage(path)
+        if stage.config.model.init not in NOT_FILES:
+            raise LineageError(f"{path}: {role} starts from {' | '.join(NOT_FILES)}, not a file")
+        found[stage.output] = stage
+    return found
+
+
+def ensemble_members_differ(lineage: Lineage, ensemble: Path = SHIPPED_ENSEMBLE) -> list[str]:
+    """Each member of the shipped ensemble holds the last stage's or a member config's weights."""
+    from inference_service.vision.ensemble import model_files
+
+    if not ensemble.is_file():
+        return []
+    known = {lineage.stages[-1].weights_sha256, *(m.weights_sha256 for m in lineage.members.values())}
+    problems = []
+    for file in model_files(ensemble):
+        digest = weights_sha256(file)
+        if digest not in known:
+            problems.append(f"{file}: weights sha256 {digest} are no stage's or member config's output")
+    return problems
 
 
 def read_record(spec: str | Path) -> dict[str, Any]:
@@ -260,7 +284,8 @@ def dry_run(
     lineage = walk(folder, then=then)
     problems = recipe_differences(lineage.stages[-1], recorded) if recorded else []
     mismatch = shipped_weights_differ(lineage, checkpoint) if checkpoint else None
-    return lineage, [*problems, *([mismatch] if mismatch else [])]
+    members = ensemble_members_differ(lineage) if checkpoint else []
+    return lineage, [*problems, *([mismatch] if mismatch else []), *members]
 
 
 def describe(lineage: Lineage) -> list[str]:
@@ -273,6 +298,7 @@ def describe(lineage: Lineage) -> list[str]:
             f"{number:2d} {stage.path.name}: {config.model.input_size} px, init {config.model.init}{extra}"
             f" -> {stage.output} (weights sha256 {stage.weights_sha256})"
         )
-    for output, teacher in lineage.teachers.items():
-        lines.append(f"teacher {teacher.path.name}: -> {output} (weights sha256 {teacher.weights_sha256})")
+    for role, single in (("teacher", lineage.teachers), ("member", lineage.members)):
+        for output, stage in single.items():
+            lines.append(f"{role} {stage.path.name}: -> {output} (weights sha256 {stage.weights_sha256})")
     return lines
