@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ from inference_service.vision.ensemble import RULES, EnsembleSpec, Member, pool
 from inference_service.vision.estimator import AgeEstimator
 from inference_service.vision.model_config import ModelConfig, decode_output
 
-from .calibrate import CHECK_THRESHOLDS, fit_temperature
-from .data import load_split
+from .calibrate import CHECK_THRESHOLDS, distribution_report, fit_temperature
+from .data import FaceSet, load_split
 from .evaluate import evaluate_prepared, record, score
 from .train import code_version
 
@@ -70,6 +71,31 @@ def combinations_report(
     return rows
 
 
+def validation_logits(checkpoints: list[str | Path], prepared: str | Path) -> tuple[list, list, FaceSet]:
+    """Each member's flip-averaged fp32 logits on the validation split, at its own input size."""
+    logits, configs = [], []
+    for checkpoint in checkpoints:
+        member = AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine="torch", batch_size=64)
+        faces = load_split(str(prepared), "val", member.model_config.input_size)
+        logits.append(member.predict_logits(faces.images))
+        configs.append(member.model_config)
+        log.info("%s: validation logits of %d faces", checkpoint, len(faces))
+    return logits, configs, faces
+
+
+def calibration_record(pooled: np.ndarray, faces: FaceSet, config: ModelConfig, temperature: float) -> dict:
+    """What `calibrate` records for one network, for the pooled distribution: the fit and its effect."""
+    logits, before = torch.from_numpy(pooled), replace(config, temperature=1.0)
+    return {
+        "method": "temperature scaling of the pooled distribution (NLL of the whole-year age)",
+        "split": "val",
+        "n": len(faces),
+        "temperature": temperature,
+        "before": distribution_report(logits, faces.ages, before),
+        "after": distribution_report(logits, faces.ages, replace(config, temperature=temperature)),
+    }
+
+
 def fit_ensemble(
     checkpoints: list[str | Path],
     prepared: str | Path,
@@ -79,24 +105,16 @@ def fit_ensemble(
     command: str,
 ) -> dict:
     """Fit weights, rule and temperature on validation; write `out`; score and record the test split."""
-    out = Path(out)
-    members = [
-        AgeEstimator.from_checkpoint(c, device="cpu", engine="torch", batch_size=64) for c in checkpoints
-    ]
-    logits, ages = [], None
-    for checkpoint, member in zip(checkpoints, members):
-        faces = load_split(str(prepared), "val", member.model_config.input_size)
-        logits.append(member.predict_logits(faces.images))
-        ages, groups = faces.ages.numpy().astype(np.float32), faces.groups
-        log.info("%s: validation logits of %d faces", checkpoint, len(ages))
-    configs = [m.model_config for m in members]
-    names = [Path(c).name for c in checkpoints]
-    tried = combinations_report(names, logits, configs, ages)
-    everyone = [row for row in tried if len(row["members"]) == len(names)]
+    out, folder = Path(out), Path(out).parent.resolve()
+    logits, configs, faces = validation_logits(checkpoints, prepared)
+    ages = faces.ages.numpy().astype(np.float32)
+    tried = combinations_report([Path(c).name for c in checkpoints], logits, configs, ages)
+    everyone = [row for row in tried if len(row["members"]) == len(checkpoints)]
     chosen = min(everyone, key=lambda row: row["val_mae"])
     pooled = pool(logits, configs, chosen["weights"], chosen["rule"])
-    temperature = fit_temperature(torch.from_numpy(pooled), torch.from_numpy(ages), configs[0])
-    folder = out.parent.resolve()
+    temperature = fit_temperature(torch.from_numpy(pooled), faces.ages, configs[0])
+    cfg = replace(configs[0], temperature=temperature)
+    val = score(decode_output(pooled, cfg), faces.ages, cfg, list(CHECK_THRESHOLDS), faces.groups)
     spec = EnsembleSpec(
         name=name,
         version=version,
@@ -107,10 +125,13 @@ def fit_ensemble(
         rule=chosen["rule"],
         temperature=temperature,
         code_version=code_version(),
+        metrics={
+            "val_mae": val["mae"],
+            "val": val,
+            "calibration": calibration_record(pooled, faces, configs[0], temperature),
+            "combinations_tried": tried,
+        },
     )
-    cfg = ModelConfig(**{**configs[0].to_dict(), "temperature": temperature})
-    val = score(decode_output(pooled, cfg), torch.from_numpy(ages), cfg, list(CHECK_THRESHOLDS), groups)
-    spec.metrics = {"val_mae": round(val["mae"], 4), "val": val, "combinations_tried": tried}
     spec.write(out)
     test = evaluate_prepared(
         out, prepared, "test", device="cpu", checks=list(CHECK_THRESHOLDS), engine="torch"

@@ -128,6 +128,19 @@ class EnsembleSpec:
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"ensemble file {path} is invalid: {exc!r}") from None
 
+    def metadata(self, members: Sequence[ModelConfig]) -> CheckpointMetadata:
+        """The ensemble as one model: its name, version and figures, and the config of the crops it aligns
+        (the largest member's input size) under the ensemble's temperature."""
+        largest = max(members, key=lambda cfg: cfg.input_size)
+        return CheckpointMetadata(
+            model=replace(largest, temperature=float(self.temperature)),
+            name=self.name,
+            version=self.version,
+            metrics=self.metrics,
+            code_version=self.code_version,
+            created=self.created,
+        )
+
     def member_files(self, path: str | Path) -> list[tuple[Path, CheckpointMetadata]]:
         """Each member's checkpoint beside the ensemble file, with its metadata, after every check:
         the file exists, its sha256 is the one recorded, and it shares the template and age range."""
@@ -162,21 +175,22 @@ def model_files(path: str | Path) -> list[Path]:
     return [file for file, _ in EnsembleSpec.read(path).member_files(path)]
 
 
+def read_model_metadata(path: str | Path) -> CheckpointMetadata:
+    """What a model path describes, without building a network: a checkpoint's metadata, or an ensemble
+    file's (`EnsembleSpec.metadata`)."""
+    if not is_ensemble(path):
+        return read_metadata(path)
+    spec = EnsembleSpec.read(path)
+    return spec.metadata([metadata.model for _, metadata in spec.member_files(path)])
+
+
 class EnsembleEstimator(Estimator):
     """Every member on its own engine, each face aligned once; their distributions pooled."""
 
     def __init__(self, spec: EnsembleSpec, members: list[AgeEstimator]):
         self.spec, self.members = spec, members
-        largest = max(members, key=lambda m: m.model_config.input_size)
-        self.metadata = CheckpointMetadata(
-            model=replace(largest.model_config, temperature=float(spec.temperature)),
-            name=spec.name,
-            version=spec.version,
-            metrics=spec.metrics,
-            code_version=spec.code_version,
-            created=spec.created,
-        )
-        self.device = largest.device
+        self.metadata = spec.metadata([m.model_config for m in members])
+        self.device = members[0].device
 
     @classmethod
     def from_options(cls, options: AgeModelOptions, device: str) -> EnsembleEstimator:
