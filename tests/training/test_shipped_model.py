@@ -1,4 +1,6 @@
-"""The checkpoint in models/ loads, describes itself as the service expects, and scores as its card says.
+"""The shipped model (the service's default `age_model.path`: one checkpoint, or an ensemble file whose
+first member is the product's ResNet-50) loads, describes itself as the service expects, and scores as
+its card says.
 
 models/model-card.json holds the figure the model card (docs/model-card.md) quotes: MAE on the 300
 age-stratified chips of our own test split listed in models/test-300.txt, measured
@@ -14,11 +16,14 @@ import pytest
 from training_testdata import REPO, UTKFACE
 
 from inference_service.vision.checkpoint import load_checkpoint, read_metadata
+from inference_service.vision.ensemble import model_files, read_model_metadata
+from inference_service.vision.options import AgeModelOptions
 from training.evaluate import evaluate_photos, read_name_list, select
 from training.sources.utkface import iter_samples
 
 pytestmark = pytest.mark.slow
-CHECKPOINT = REPO / "models" / "age-resnet50.safetensors"
+SHIPPED = REPO / AgeModelOptions().path
+CHECKPOINT = model_files(SHIPPED)[0]  # the ResNet-50: the model itself, or the ensemble's first member
 CARD = json.loads((REPO / "models" / "model-card.json").read_text())
 TEST_LIST = REPO / "models" / "test-300.txt"
 
@@ -35,9 +40,10 @@ def test_shipped_checkpoint_loads_with_sane_metadata() -> None:
     assert all(0 < v < 1 for v in xs + ys)
     assert xs[0] < xs[2] < xs[1] and xs[3] < xs[4] and ys[0] < ys[2] < ys[3]  # eyes, nose, mouth in order
     assert (cfg.age_min, cfg.age_max) == (0, 100) and 0 < cfg.interval_mass < 1
-    assert re.fullmatch(r"\d+\.\d+\.\d+([-+][\w.-]+)?", meta.version), meta.version
-    assert meta.version == CARD["model_version"], "models/model-card.json describes another checkpoint"
     assert sum(p.numel() for p in model.parameters()) > 23_000_000
+    shipped = read_model_metadata(SHIPPED)
+    assert re.fullmatch(r"\d+\.\d+\.\d+([-+][\w.-]+)?", shipped.version), shipped.version
+    assert shipped.version == CARD["model_version"], "models/model-card.json describes another model"
 
 
 def test_test_list_is_fixed_stratified_and_from_the_test_split() -> None:
@@ -51,14 +57,14 @@ def test_test_list_is_fixed_stratified_and_from_the_test_split() -> None:
 
 def test_mae_on_the_fixed_300_chips_matches_the_model_card() -> None:
     samples = select(iter_samples(UTKFACE), read_name_list(TEST_LIST))
-    result = evaluate_photos(CHECKPOINT, samples, device="cpu")
+    result = evaluate_photos(SHIPPED, samples, device="cpu")
     assert result["no_face"] == 0 and result["n"] == 300
     assert result["mae"] == pytest.approx(CARD["test300_mae"], abs=0.3), result
 
 
 def test_the_shipped_model_is_calibrated_and_carries_its_test_figures() -> None:
     """GET /model serves these: calibration, age-check error rates and the per-label table."""
-    meta = read_metadata(CHECKPOINT)
+    meta = read_model_metadata(SHIPPED)
     calibration = meta.metrics["calibration"]
     assert calibration["split"] == "val" and meta.model.temperature == calibration["temperature"] != 1.0
     assert 0.78 <= calibration["after"]["interval_coverage"] <= 0.82
