@@ -415,10 +415,19 @@ def table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from inference_service.vision.ensemble import model_files
+    from inference_service.vision.options import AgeModelOptions
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (service and baseline alike)")
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photos folder")
-    parser.add_argument("--checkpoint", default=str(ROOT / "models" / "age-resnet50.safetensors"))
+    parser.add_argument(
+        "--checkpoint",
+        default=str(ROOT / AgeModelOptions().path),
+        help="the model the service runs (default: the shipped one; a checkpoint or an ensemble file); the "
+        "naive pipeline runs its first checkpoint, the ResNet-50 of an ensemble",
+    )
     parser.add_argument("--config", help="extra service config file (TOML [service] table) to benchmark")
     parser.add_argument("--repeats", type=int, default=3, help="repetitions; medians are reported")
     parser.add_argument("--requests", type=int, default=20, help="requests per repetition (portrait, group)")
@@ -434,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_baseline:
         serve_baseline(args.serve_baseline, args.device, args.checkpoint)
         return 0
+    naive_checkpoint = str(model_files(args.checkpoint)[0])
 
     photos = {name: args.photos / rel for name, rel in PHOTOS.items()}
     missing = [str(p) for p in photos.values() if not p.is_file()]
@@ -496,12 +506,12 @@ def main(argv: list[str] | None = None) -> int:
             "--device",
             args.device,
             "--checkpoint",
-            args.checkpoint,
+            naive_checkpoint,
         ]
         with running(command, port, env, args.ready_timeout) as (pid, _):
             report["baseline"] = measure(port, pid, photos, baseline_plan)
 
-    report["baseline_age_network_faces_per_s"] = baseline_network_rate(args.device, args.checkpoint, 8)
+    report["baseline_age_network_faces_per_s"] = baseline_network_rate(args.device, naive_checkpoint, 8)
 
     service, baseline = report["service"], report["baseline"]
     crowd_rate = service["crowd_faces_per_s"]["4"]
