@@ -1,6 +1,6 @@
 """Each age-network engine on the same crops: ages against fp32 torch, test MAE, and faces per second.
 
-    python scripts/compare_engines.py [CHECKPOINT] [--prepared data/prepared/utkface-160] [--split test]
+    python scripts/compare_engines.py [MODEL] [--prepared data/prepared/utkface-160] [--split test]
 
 It prints how far each engine moves the ages (mean, 99th percentile, largest) and the split's MAE; the
 rules each engine is held to (per-face limits on the tests' real photos, MAE limits on the split, int8's
@@ -14,18 +14,22 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
-from inference_service.vision.checkpoint import CheckpointError, read_metadata
+from inference_service.vision.checkpoint import CheckpointError
 from inference_service.vision.devices import cpu_info
 from inference_service.vision.engines import ENGINES
-from inference_service.vision.estimator import AgeEstimator
+from inference_service.vision.ensemble import read_model_metadata
+from inference_service.vision.options import AgeModelOptions
+from inference_service.vision.pipeline import build_estimator
 from training.data import load_split
 
 
 def measure(checkpoint: str, engine: str, crops: torch.Tensor) -> tuple[torch.Tensor, float]:
-    estimator = AgeEstimator.from_checkpoint(checkpoint, device="cpu", engine=engine, batch_size=32)
+    options = AgeModelOptions(path=Path(checkpoint), engine=engine, batch_size=32)
+    estimator = build_estimator(options, "cpu")
     estimator.predict_crops(crops[:64])  # warm-up
     started = time.perf_counter()
     ages = torch.from_numpy(estimator.predict_crops(crops).age)
@@ -36,13 +40,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("checkpoint", nargs="?", default="models/age-resnet50.safetensors")
+    parser.add_argument("checkpoint", nargs="?", default=str(AgeModelOptions().path), help="or ensemble file")
     parser.add_argument("--prepared", default="data/prepared/utkface-160")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=0, help="a fixed random N of the split's faces (0: all)")
     parser.add_argument("--engines", default=",".join(n for n, e in ENGINES.items() if not e.refuses("cpu")))
     args = parser.parse_args()
-    size = read_metadata(args.checkpoint).model.input_size
+    size = read_model_metadata(args.checkpoint).model.input_size
     faces = load_split(args.prepared, args.split, size, args.limit)
     reference, _ = measure(args.checkpoint, "torch", faces.images)
     rows = {}
