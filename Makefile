@@ -78,7 +78,7 @@ test-python: setup-python
 	$(VENV)/bin/pytest
 
 bench: setup-python frontend/dist/index.html
-	$(PY) scripts/bench.py
+	$(PY) bench/benchmark.py
 
 # Every face of every photo into Parquet on Ray Data (docs/bulk-annotation.md), e.g.
 # make annotate INPUT=~/photos OUT=faces ARGS="--thresholds 18 --actors 2"
@@ -89,15 +89,15 @@ annotate: setup-python
 
 # Bulk annotation's faces/s with 1 and 2 actors beside the bare age network and the service (minutes).
 bench-annotate: setup-python
-	$(PY) scripts/bench_annotate.py $(ARGS)
+	$(PY) bench/bench_annotate.py $(ARGS)
 
 # 16 hey clients for 60 s against a fresh local service (Debian's hey, installed once).
 loadtest: setup-python
 	@command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
-	$(PY) scripts/loadtest.py
+	$(PY) bench/loadtest.py
 
 test-containers: setup-python
-	bash scripts/container-test
+	bash deploy/containers/container-test
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist test-artifacts

@@ -3,7 +3,7 @@
 `pan_y4m` makes a slow back-and-forth pan over a photo: each frame a window of the photo scaled
 to the video's height, moving sideways, so faces move across the picture the way a hand-held
 camera moves them. Frames are 4:2:0 (C420jpeg, full-range YCbCr as Pillow's JPEG conversion).
-Used by the live-mode end-to-end test and scripts/live_measure.py; written to a temporary folder.
+Used by the live-mode end-to-end test and bench/live_measure.py; written to a temporary folder.
 The Chromium both launch, and its flags, are here too, so the test and the measurement run the same browser.
 """
 

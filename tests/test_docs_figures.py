@@ -4,7 +4,7 @@ Expectations are derived, never written here: `models/model-card.json` (version,
 MAE) and the test-split evaluation the checkpoint carries (`metrics.test`, recorded by
 `python -m training evaluate ... --record test`; its MAE must equal the card's). So replacing the model
 and its card makes this test demand the new figures in README.md, docs/model-card.md and
-docs/age-checks.md. The tables are compared line by line with what `scripts/model_card_tables.py` prints.
+docs/age-checks.md. The tables are compared line by line with what `python -m training card-tables` prints.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from inference_service.vision.ensemble import read_model_metadata
 from inference_service.vision.options import AgeModelOptions
-from scripts.model_card_tables import accuracy, checks, groups
+from training.report import accuracy, checks, groups
 
 REPO = Path(__file__).resolve().parents[1]
 CARD = json.loads((REPO / "models" / "model-card.json").read_text())
@@ -178,4 +178,4 @@ def test_age_check_figures(what: str, pattern: str, expected: Callable[[], tuple
 def test_tables_are_those_of_the_recorded_evaluation(page: str, table: Callable[[dict], list[str]]) -> None:
     text = (REPO / page).read_text()
     missing = [line for line in table(TEST) if line not in text]
-    assert not missing, f"{page} lacks these rows of `scripts/model_card_tables.py`: {missing}"
+    assert not missing, f"{page} lacks these rows of `python -m training card-tables`: {missing}"

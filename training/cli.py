@@ -149,6 +149,37 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engines(args: argparse.Namespace) -> int:
+    from inference_service.vision.engines import ENGINES
+    from inference_service.vision.options import AgeModelOptions
+
+    from .evaluate import compare_engines
+
+    engines = (
+        args.engines.split(",") if args.engines else [n for n, e in ENGINES.items() if not e.refuses("cpu")]
+    )
+    model = args.model or AgeModelOptions().path
+    print(json.dumps(compare_engines(model, args.prepared, args.split, args.limit, engines)))
+    return 0
+
+
+def _card_tables(args: argparse.Namespace) -> int:
+    from .report import card_tables
+
+    print(card_tables(json.loads(Path(args.result).read_text())))
+    return 0
+
+
+def _test_list(args: argparse.Namespace) -> int:
+    from .evaluate import stratified_names
+
+    names = stratified_names(args.prepared, args.count)
+    header = f"# {args.count} age-stratified chips of the test split of {Path(args.prepared).name}\n"
+    Path(args.out).write_text(header + "\n".join(names) + "\n")
+    print(f"wrote {len(names)} names to {args.out}")
+    return 0
+
+
 def _ensemble(args: argparse.Namespace) -> int:
     from .ensemble import fit_ensemble
 
@@ -361,6 +392,28 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--prepared", default="data/prepared/utkface-160")
     cmd.add_argument("--split", default="test", choices=("val", "test"))
     cmd.set_defaults(handler=_compare)
+
+    cmd = commands.add_parser(
+        "engines", help="each age-network engine on the same crops: ages against fp32 torch, MAE, faces/s"
+    )
+    cmd.add_argument("model", nargs="?", help="a checkpoint or ensemble file (default: the shipped model)")
+    cmd.add_argument("--prepared", default="data/prepared/utkface-160")
+    cmd.add_argument("--split", default="test", choices=("val", "test"))
+    cmd.add_argument("--limit", type=int, default=0, help="a fixed random N of the split's faces (0: all)")
+    cmd.add_argument("--engines", help="comma-separated (default: every engine that runs on this CPU)")
+    cmd.set_defaults(handler=_engines)
+
+    cmd = commands.add_parser("card-tables", help="the model card's Markdown tables from `evaluate --json`")
+    cmd.add_argument("result", help="the JSON `evaluate --checks 13,18,21,25 --json` printed")
+    cmd.set_defaults(handler=_card_tables)
+
+    cmd = commands.add_parser(
+        "test-list", help="the fixed age-stratified list of test chips (models/test-300.txt)"
+    )
+    cmd.add_argument("--prepared", default="data/prepared/utkface-160")
+    cmd.add_argument("--out", default="models/test-300.txt")
+    cmd.add_argument("--count", type=int, default=300)
+    cmd.set_defaults(handler=_test_list)
 
     cmd = commands.add_parser(
         "ensemble",

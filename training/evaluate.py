@@ -14,9 +14,9 @@ import torch
 
 from inference_service.settings import Settings
 from inference_service.vision.age_checks import check_thresholds, probability_over
-from inference_service.vision.checkpoint import read_metadata, rewrite_metadata
+from inference_service.vision.checkpoint import CheckpointError, read_metadata, rewrite_metadata
 from inference_service.vision.decode import ImageError, read_image_file
-from inference_service.vision.ensemble import EnsembleSpec, is_ensemble
+from inference_service.vision.ensemble import EnsembleSpec, is_ensemble, read_model_metadata
 from inference_service.vision.estimator import Estimator
 from inference_service.vision.model_config import AgeOutput, ModelConfig
 from inference_service.vision.options import AgeModelOptions
@@ -242,3 +242,61 @@ def _format_checks(report: dict) -> list[str]:
 
 def _pct(value: float | None) -> str:
     return "  n/a" if value is None else f"{value:5.1%}"
+
+
+def stratified_names(prepared: str | Path, count: int, split: str = "test") -> list[str]:
+    """Evenly spaced rows of a split sorted by age (the fixed list `make test` scores the shipped model on,
+    `models/test-300.txt`): the split's age mix in `count` source file names."""
+    from .prepare import read_index
+
+    rows = sorted(read_index(str(prepared), split), key=lambda r: (r["age"], r["original"]))
+    if len(rows) < count:
+        raise ValueError(f"split {split!r} has only {len(rows)} rows")
+    step = len(rows) / count
+    return [rows[int(i * step + step / 2)]["original"] for i in range(count)]
+
+
+def compare_engines(
+    model: str | Path, prepared: str | Path, split: str, limit: int, engines: list[str]
+) -> dict:
+    """Each engine on the same crops of a split: how far it moves ages from fp32 torch (mean, p99, largest),
+    its MAE, and faces per second with the service's settings (flip, batch 32). The rules each engine is
+    held to are stated once, in docs/performance.md ("Tolerances")."""
+    from inference_service.vision.devices import cpu_info
+
+    from .data import load_split
+
+    faces = load_split(str(prepared), split, read_model_metadata(model).model.input_size, limit)
+    reference, _ = _engine_ages(model, "torch", faces.images)
+    rows = {}
+    for engine in engines:
+        try:
+            ages, rate = _engine_ages(model, engine, faces.images)
+        except CheckpointError as exc:  # openvino-int8 without its graph: say so and go on
+            rows[engine] = {"error": str(exc)}
+            continue
+        moved = np.abs(ages - reference)
+        rows[engine] = {
+            "mae": round(float(np.abs(ages - faces.ages.numpy()).mean()), 4),
+            "max_age_difference_vs_fp32": round(float(moved.max()), 3),
+            "p99_age_difference_vs_fp32": round(float(np.quantile(moved, 0.99)), 3),
+            "faces_over_0_3_year": int((moved > 0.3).sum()),
+            "faces_per_s_with_flip": round(rate, 1),
+        }
+    return {
+        "model": str(model),
+        "split": split,
+        "faces": len(faces),
+        "cpu": cpu_info().describe(),
+        "engines": rows,
+    }
+
+
+def _engine_ages(model: str | Path, engine: str, crops: torch.Tensor) -> tuple[np.ndarray, float]:
+    import time
+
+    estimator = build_estimator(AgeModelOptions(path=Path(model), engine=engine, batch_size=32), "cpu")
+    estimator.predict_crops(crops[:64])  # warm-up
+    started = time.perf_counter()
+    ages = estimator.predict_crops(crops).age
+    return ages, len(crops) / (time.perf_counter() - started)

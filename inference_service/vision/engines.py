@@ -325,7 +325,7 @@ ENGINES: dict[str, type[Engine]] = {
 ENGINE_NAMES: tuple[str, ...] = ("auto", *ENGINES)
 
 # What `auto` picks on each CPU kind (devices.CpuInfo.kind): the fastest engine that passes the
-# accuracy rule there, from `scripts/compare_engines.py` and `make bench` (docs/performance.md).
+# accuracy rule there, from `python -m training engines` and `make bench` (docs/performance.md).
 # Where int8 measured faster and its graph lies beside the checkpoint, `auto` takes that instead.
 AUTO_INT8_ON_CPU: frozenset[str] = frozenset({"amx", "avx512-bf16"})
 AUTO_ON_CPU: dict[str, str] = {

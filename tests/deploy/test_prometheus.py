@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.processes import free_port, stop_gracefully
+from bench.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP = REPO.parent / "shared" / "data" / "photos" / "pexels" / "pexels-andrea-piacquadio-2672979.jpg"

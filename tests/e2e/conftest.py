@@ -20,8 +20,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from bench.processes import free_port, stop_gracefully
 from scripts.fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
-from scripts.processes import free_port, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 FRONTEND = REPO / "frontend"

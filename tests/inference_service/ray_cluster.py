@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.processes import free_port
+from bench.processes import free_port
 
 RAY = Path(sys.executable).parent / "ray"
 MARKER = "AGE_TEST_RAY_CLUSTER"

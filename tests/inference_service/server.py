@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from scripts.processes import free_port, memory_mb, stop_gracefully
+from bench.processes import free_port, memory_mb, stop_gracefully
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "models" / "age-resnet50.safetensors"

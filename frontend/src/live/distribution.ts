@@ -7,7 +7,7 @@
  * i.e. the geometric mean of the N frames raised to n_eff. With one frame it is that frame; with
  * many, frames that agree sharpen it as n_eff independent looks would, never more: frames of one
  * face share the person, the light and the pose, so they are far from independent. The page's cap is 1
- * (the geometric mean: steadier, not narrower): scripts/live_coverage.py found every larger cap
+ * (the geometric mean: steadier, not narrower): bench/live_coverage.py found every larger cap
  * over-claims its 80 % interval (docs/live-mode.md).
  * The age, interval and age checks are read from it the way the service reads one frame's.
  */

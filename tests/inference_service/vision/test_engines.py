@@ -146,7 +146,7 @@ def test_fast_pipeline_ages_match_plain_pipeline(
 
 
 def test_openvino_pins_its_threads_only_when_it_has_every_core() -> None:
-    """Pinned, two one-thread processes would both run on core 0 (scripts/core_scaling.py measured two
+    """Pinned, two one-thread processes would both run on core 0 (bench/core_scaling.py measured two
     such int8 processes no faster than one)."""
     cores = len(os.sched_getaffinity(0))
     for threads, pinned in ((1, cores == 1), (cores, True)):

@@ -1,6 +1,6 @@
 """Benchmark the real service over HTTP against a naive pipeline, side by side in one run.
 
-`make bench` (or `python scripts/bench.py [--device cpu|cuda]`) starts the service
+`make bench` (or `python bench/benchmark.py [--device cpu|cuda]`) starts the service
 (`python -m inference_service`) on a free loopback port, measures it, stops it,
 then does the same for a naive reference server kept in this file: detection on
 the full-resolution image, then one face at a time through the ResNet-50 at batch

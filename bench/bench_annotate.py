@@ -1,10 +1,10 @@
 """Benchmark bulk annotation against the bare age network and the service, in one run on one machine.
 
-`make bench-annotate` (or `python scripts/bench_annotate.py [--chips 2000] [--actors 1,2]`) annotates
+`make bench-annotate` (or `python bench/bench_annotate.py [--chips 2000] [--actors 1,2]`) annotates
 `--chips` UTKFace chips (spread over ../shared/data/utkface) plus the photos of ../shared/data/photos
 with `python -m inference_service.annotate` (an embedded Ray, as a user runs it) once per actor count,
 then measures, from the same config:
-  the age network alone (scripts/bench.py's age_network_rate: same engine, flip, batch size);
+  the age network alone (bench/benchmark.py's age_network_rate: same engine, flip, batch size);
   the service's crowd throughput (bald_guys.jpg, 4 clients, POST /predict over loopback).
 Reported: faces/s of each annotation run over Ray Data's execution time (actor start-up and model
 loading included; Ray's own start-up not) and end to end; the steady rate, once the actors are up:
@@ -31,9 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+import benchmark as bench  # the service runner, the HTTP client and the bare network's rate
 from processes import cpu_seconds, free_port, memory_mb
-
-import bench  # scripts/bench.py: the service runner, the HTTP client and the bare network's rate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"

@@ -1,6 +1,6 @@
 """Soak: a fresh service under a moderate, bounded load for a long time, to find what only time shows.
 
-    python scripts/soak.py [--minutes 20] [--clients 2] [--pause-s 0.5] [--warmup-minutes 2] [--config FILE]
+    python bench/soak.py [--minutes 20] [--clients 2] [--pause-s 0.5] [--warmup-minutes 2] [--config FILE]
 
 Starts `python -m inference_service` on a free loopback port (the shipped service.cfg unless --config
 names another) and keeps `--clients` clients sending real photos of ../shared/data/photos (portraits,
@@ -32,9 +32,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark as bench  # the benchmark's server and request-body helpers, one copy of them
 from processes import HOST, free_port, memory_mb
-
-import bench  # the benchmark's server and request-body helpers, one copy of them
 
 ROOT = bench.ROOT
 PHOTOS = [

@@ -1,7 +1,7 @@
 """What one face of a bulk run costs, stage by stage, in one process without Ray: the bound on its ratio
 to the bare age network.
 
-`python scripts/bulk_costs.py [--chips 400] [--rounds 3] [--threads 1] [--config service.cfg]` decodes
+`python bench/bulk_costs.py [--chips 400] [--rounds 3] [--threads 1] [--config service.cfg]` decodes
 `--chips` UTKFace chips under the service's limits (as the decoding tasks do), then times, in turns and
 `--rounds` times (the median is printed, since this machine's speed moves from minute to minute):
   decode   the decoding task's work per chip (read, decode, upright; `bulk.rows.photo_row`);
@@ -12,6 +12,8 @@ Each as milliseconds per chip on one process with `--threads` threads (the chips
 `age / (decode + pipeline)` is what a bulk run on this layout could reach against the bare network on
 the same layout if Ray, Arrow and the serializer cost nothing. Run it on a quiet machine; the CPU kind
 is printed with the figures.
+
+One-off measurement; it produces the per-stage costs of docs/bulk-annotation.md ("Speed").
 """
 
 from __future__ import annotations

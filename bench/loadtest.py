@@ -9,7 +9,7 @@ Pass: no 5xx except deliberate 503s, and RSS growth under 10 % from the
 500th request to the end. Exit status 1 on failure. The report is also written
 to test-artifacts/loadtest.json.
 
-Usage: python scripts/loadtest.py [--duration 60] [--clients 16] [--config service.cfg]
+Usage: python bench/loadtest.py [--duration 60] [--clients 16] [--config service.cfg]
 """
 
 from __future__ import annotations

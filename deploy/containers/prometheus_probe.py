@@ -3,7 +3,7 @@
 Waits (up to --timeout seconds) until its query API shows --targets healthy age-estimator targets
 and the POST /predict requests they counted add up to exactly --predictions. Standard library only.
 
-    python3 scripts/prometheus_probe.py http://localhost:9090 --targets 2 --predictions 2
+    python3 deploy/containers/prometheus_probe.py http://localhost:9090 --targets 2 --predictions 2
 """
 
 import argparse

@@ -1,10 +1,10 @@
 """Checks a running deployment over HTTP: /health, /ready, a real /predict, and the web page.
 
-Used by scripts/container-test against the API container (run inside the image, so only the
+Used by deploy/containers/container-test against the API container (run inside the image, so only the
 standard library) and against the Compose stack through the proxy. Prints one PASS/FAIL line per
 check and exits non-zero when any check fails.
 
-    python3 scripts/container_probe.py BASE_URL PHOTOS_DIR [--label NAME] [--requests N]
+    python3 deploy/containers/container_probe.py BASE_URL PHOTOS_DIR [--label NAME] [--requests N]
 """
 
 from __future__ import annotations

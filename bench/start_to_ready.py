@@ -2,9 +2,9 @@
 the checkout, or a container.
 
     # the checkout, as `make run` starts it: run 1 with an empty graph cache (it exports), then warm runs
-    python scripts/start_to_ready.py --runs 3 --cold-cache
-    # a container (scripts/container-test): COMMAND starts it detached, publishing 8000 on URL's port
-    python scripts/start_to_ready.py --url http://127.0.0.1:PORT --container NAME -- podman run -d ...
+    python bench/start_to_ready.py --runs 3 --cold-cache
+    # a container (deploy/containers/container-test): COMMAND starts it detached, publishing 8000 on URL
+    python bench/start_to_ready.py --url http://127.0.0.1:PORT --container NAME -- podman run -d ...
 
 Host runs: the peak is the largest sum of VmRSS over the service and its children (the export child
 of a cold cache included), sampled every 20 ms, and the service's own VmHWM. Container runs: VmHWM of

@@ -1,11 +1,13 @@
 """Do this machine's cores add to each other for the two networks? 1 vs 2 threads, 1 vs 2 processes.
 
-`python scripts/core_scaling.py [--seconds 6] [--config service.cfg]` runs the age network (the
+`python bench/core_scaling.py [--seconds 6] [--config service.cfg]` runs the age network (the
 config's engine, batch size and flip, on aligned-size crops) and RetinaFace (on UTKFace chips) for
 `--seconds` each: one process with 1 thread, one with 2, and two processes of 1 thread at once.
 The answer bounds bulk annotation (docs/bulk-annotation.md): if two single-threaded processes do
 no more than one, the cores share their units and detection competes with the age network for
 them. Run it on a quiet machine; it prints faces (or chips) per second and the CPU kind.
+
+One-off measurement; it produces the core-scaling figures of docs/bulk-annotation.md ("Speed").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # training/configs/archive/gpu-default.toml, which has never run; the shipped model is the CPU lineage
 # in training/configs/shipped/).
 #
-#   scripts/gpu_retrain.sh PACKED_DIR OUT_DIR [section.key=value ...]
+#   deploy/gpu/retrain.sh PACKED_DIR OUT_DIR [section.key=value ...]
 #
 # PACKED_DIR holds every shard-NNN.npz written by `python -m training pack` (see
 # docs/training.md, "GPU retrain"). OUT_DIR receives only files below 16 MiB:
@@ -13,7 +13,7 @@
 # Environment: PYTHON (default python3), CONFIG (default training/configs/archive/gpu-default.toml),
 # WORK (scratch folder, default /tmp/age-retrain).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if [ $# -lt 2 ]; then
   sed -n '2,14p' "$0"
   exit 2

@@ -1,7 +1,7 @@
 """Helpers for the scripts and tests that start a real server process and measure it.
 
 One copy of each: a free loopback port, a memory figure and CPU time from /proc, and a graceful stop.
-Scripts import it as `processes` (their own folder is on the path); tests as `scripts.processes`.
+Benchmarks import it as `processes` (their own folder is on the path); tests as `bench.processes`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Does a live track's narrowed interval still hold what it claims? A check with the real model.
 
-    PYTHONPATH=. .venv/bin/python scripts/live_coverage.py [--chips 200] [--views 8] [--out FILE]
+    PYTHONPATH=. .venv/bin/python bench/live_coverage.py [--chips 200] [--views 8] [--out FILE]
 
 Live mode combines a track's recent frames by a tempered normalised product, counting at most
 `maxEffectiveFrames` frames of evidence (frontend/src/live/settings.json; docs/live-mode.md). Here
@@ -11,6 +11,8 @@ run through the service's own pipeline (detect, align, age). Each view's calibra
 one "frame"; the combined distribution's 80 % interval should hold the true age for about 80 % of
 the chips. Printed for several caps (1 = the geometric mean, no narrowing), beside single frames.
 Validation faces fitted the temperature, so these figures lean slightly optimistic.
+
+One-off measurement; it produces the coverage table of docs/live-mode.md (bench/results/live-coverage.json).
 """
 
 from __future__ import annotations

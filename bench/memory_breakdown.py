@@ -1,6 +1,6 @@
 """Where the service's memory goes: resident memory step by step, then under load.
 
-    python scripts/memory_breakdown.py [--clients 16] [--env NAME=VALUE ...] [--config FILE]
+    python bench/memory_breakdown.py [--clients 16] [--env NAME=VALUE ...] [--config FILE]
 
 1. In a fresh child process, builds the pipeline the way the service does and reports the
    resident set (VmRSS) after each step: interpreter, NumPy + Pillow, ONNX Runtime, the service's
@@ -13,6 +13,8 @@
 `--env` sets variables for both children (e.g. MALLOC_ARENA_MAX=2), so a change can be compared
 with the default in two runs. Memory, not time, is measured: other load on the machine only
 changes how long it takes.
+
+One-off measurement; it produces the memory table of docs/deployment.md and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -27,9 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark as bench  # the benchmark's server and client helpers, one copy of them
 from processes import free_port, memory_mb
-
-import bench  # the benchmark's server and client helpers, one copy of them
 
 ROOT = bench.ROOT
 CROWD = bench.DEFAULT_PHOTOS / bench.PHOTOS["crowd"]

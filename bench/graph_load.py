@@ -1,12 +1,14 @@
 """How long each graph engine takes to load the age graph: ONNX against OpenVINO IR, and the int8 IR.
 
-    python scripts/graph_load.py [--repeats 5]
+    python bench/graph_load.py [--repeats 5]
 
 Each load runs in a fresh process (nothing compiled is reused; the files are in the page cache, as on
 a later start) with the engines' own settings: ONNX Runtime with full graph optimisation, OpenVINO with
 the bf16 hint and the latency mode. The fp32 IR is written from the ONNX graph without fp16 compression
 (the same arithmetic). Prints one JSON line per format, median and range of read and compile seconds,
 with the CPU kind.
+
+One-off measurement; it produces the graph-loading times of docs/deployment.md.
 """
 
 from __future__ import annotations

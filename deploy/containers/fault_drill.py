@@ -1,13 +1,14 @@
 """A fault drill: a bounded loop of loopback clients uploading a photo through nginx while a fault
 (a command: `podman kill` of one API replica, or SIGTERM to it) happens in the middle.
 
-    python scripts/fault_drill.py URL PHOTO [--requests 120] [--concurrency 4] [--fault-at 30] -- COMMAND...
+    python deploy/containers/fault_drill.py URL PHOTO [--requests 120] [--concurrency 4] [--fault-at 30] \
+        -- COMMAND...
 
 COMMAND runs once, as soon as `--fault-at` requests have been sent, while the clients keep going. A
 request counts as answered on 200 and as failed on anything else (a status, a time-out, a dropped
 connection). Prints one JSON object (sent, answered, failed, statuses, latency p50/p99, when the fault
 happened) and exits 1 when any request failed. How many nginx retried on the other replica is in its
-access log (two upstream addresses on one line); scripts/container-test counts them.
+access log (two upstream addresses on one line); deploy/containers/container-test counts them.
 """
 
 from __future__ import annotations

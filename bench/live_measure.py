@@ -1,6 +1,6 @@
 """Live mode's speed and steadiness in real Chromium, the figures docs/live-mode.md asks for.
 
-    PYTHONPATH=. .venv/bin/python scripts/live_measure.py [--seconds 60] [--out live.json]
+    PYTHONPATH=. .venv/bin/python bench/live_measure.py [--seconds 60] [--out live.json]
 
 Starts the service (as `make run` does, serving frontend/dist), then for each scene (one face:
 a portrait; the group photo) makes a y4m pan (scripts/fake_camera.py) and films it with Chromium's
@@ -27,12 +27,12 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
+from benchmark import ROOT, running
 from playwright.sync_api import Page, sync_playwright
 from processes import HOST, free_port
 
-from bench import ROOT, running
 from inference_service.vision.devices import cpu_info
+from scripts.fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
 
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 SCENES = {
