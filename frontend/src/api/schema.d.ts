@@ -400,11 +400,18 @@ export interface components {
             device: string;
             /**
              * Engine
-             * @description How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ...
+             * @description How the age network runs here: openvino-bf16, torch-bf16, onnx, torch, ...; an ensemble whose members run on different engines joins their names with '+'
              */
             engine: string;
             /** Format */
             format: string;
+            /**
+             * Members
+             * @description An ensemble's member networks (name, version, weight, sha256, model, metrics, engine); absent for a single checkpoint
+             */
+            members?: {
+                [key: string]: unknown;
+            }[] | null;
             /** Metrics */
             metrics: {
                 [key: string]: unknown;
