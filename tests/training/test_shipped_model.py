@@ -74,3 +74,17 @@ def test_the_shipped_model_is_calibrated_and_carries_its_test_figures() -> None:
     for dimension in ("gender", "ethnicity"):
         assert test["by_label"][dimension]["adults_20_59"]["cells"]
     assert test["mae"] == pytest.approx(CARD["test_mae"], abs=1e-3)
+
+
+def test_every_network_of_the_shipped_model_carries_its_own_figures() -> None:
+    """GET /model lists an ensemble's members with their own figures; the ResNet-50 is always one of them,
+    and the model served is at least as good on the test split as the ResNet-50 alone."""
+    files = model_files(SHIPPED)
+    assert files[0] == CHECKPOINT and read_metadata(CHECKPOINT).model.arch == "resnet50"
+    for file in files:
+        meta = read_metadata(file)
+        assert meta.metrics["test"]["n"] == 2075 and meta.metrics["calibration"]["split"] == "val", file
+        if meta.model.arch == "mobilenet_v2":
+            assert file.stat().st_size < 10 * 10**6  # fp16 safetensors of a few MB
+    alone = read_metadata(CHECKPOINT).metrics["test"]["mae"]
+    assert read_model_metadata(SHIPPED).metrics["test"]["mae"] <= alone

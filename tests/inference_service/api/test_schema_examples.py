@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from inference_service.api.schemas import ModelCard, PredictResponse
-from inference_service.vision.checkpoint import read_metadata
-from inference_service.vision.options import DetectorOptions
+from inference_service.vision.ensemble import read_model_metadata
+from inference_service.vision.options import AgeModelOptions, DetectorOptions
 
-SHIPPED = read_metadata(Path(__file__).resolve().parents[3] / "models" / "age-resnet50.safetensors")
+SHIPPED = read_model_metadata(Path(__file__).resolve().parents[3] / AgeModelOptions().path)
 
 
 def test_examples_name_the_shipped_model() -> None:
