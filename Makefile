@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-python setup-serve setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench bench-annotate annotate loadtest test-containers clean
+.PHONY: setup setup-python setup-serve setup-frontend setup-browser setup-prometheus api-types run test test-python test-frontend lint bench bench-annotate annotate loadtest burst test-containers clean
 
 setup: setup-python setup-frontend setup-browser setup-prometheus
 
@@ -95,6 +95,10 @@ bench-annotate: setup-python
 loadtest: setup-python
 	@command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
 	$(PY) bench/loadtest.py
+
+# 128 clients that honour Retry-After, 32 at a time, on a crowd photo, against a fresh local service.
+burst: setup-python
+	$(PY) bench/burst.py $(ARGS)
 
 test-containers: setup-python
 	bash deploy/containers/container-test

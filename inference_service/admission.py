@@ -11,6 +11,11 @@ Memory is bounded separately and hard: every admitted request holds its upload b
 Content-Length at once, streamed bytes as they arrive), what decoding takes while it decodes, then its array.
 A reservation past the cap is refused, except for a request that would hold memory alone, so one
 upload within the per-file limits always gets through.
+
+A refusal is decided before a byte of the body is read, and it spreads the herd: each refused request is
+given the next free return slot, one average job's compute time after the previous one and no earlier than
+the queue would have room for it, so clients refused together come back about as fast as the inference
+thread drains the queue instead of all on the same second (`Retry-After`; docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -28,15 +33,17 @@ from dataclasses import dataclass
 MIN_UNITS = 0.1  # a tiny image still costs a pass through both networks: counted as 0.1 megapixel
 WINDOW = 16  # images the cost is taken over
 ROOM_POLL_S = 0.02  # how often a request waiting for memory looks again
+MAX_RETRY_AFTER_S = 60.0  # the return schedule never sends a client further away than this
 
 
 class Overloaded(RuntimeError):
     """Admitting the request would break the wait bound (`queue_wait`) or the memory cap (`memory`)."""
 
-    def __init__(self, reason: str, retry_after_s: float, detail: str):
+    def __init__(self, reason: str, retry_after_s: float, detail: str, expected_wait_s: float = 0.0):
         super().__init__(detail)
         self.reason = reason
         self.retry_after_s = max(1, math.ceil(retry_after_s))
+        self.expected_wait_s = expected_wait_s  # what a request arriving now would wait (X-Queue-Wait)
 
 
 class ClientGone(RuntimeError):
@@ -91,6 +98,7 @@ class Admission:
         self._queued_micro = 0  # units of the images queued and not started, in millionths
         self._running: tuple[float, float] | None = None  # (units, perf_counter at start)
         self._held_bytes = 0
+        self._next_return = 0.0  # time.monotonic() of the next free return slot of a refused client
         self._lock = threading.Lock()
 
     @property
@@ -116,6 +124,14 @@ class Admission:
             running = max(0.0, units * cost.seconds_per_unit - (time.perf_counter() - started))
         return running + ahead * cost.seconds_per_unit
 
+    def _return_slot(self, deficit_s: float) -> float:
+        """Seconds until a refused client should come back (lock held): the next free slot, no earlier than
+        `deficit_s` (when the queue would have room); the slot after it is one average job later."""
+        now = time.monotonic()
+        slot = max(now + deficit_s, self._next_return)
+        self._next_return = slot + self.cost.seconds_per_unit * self.cost.units_per_job
+        return min(slot - now, MAX_RETRY_AFTER_S)
+
     @contextmanager
     def admit(self) -> Iterator[Ticket]:
         """Let one request in, or raise `Overloaded`; what it holds is released when the block ends."""
@@ -124,8 +140,9 @@ class Admission:
             if wait > self.max_wait_s:
                 raise Overloaded(
                     "queue_wait",
-                    wait - self.max_wait_s,
+                    self._return_slot(wait - self.max_wait_s),
                     f"expected wait {wait:.1f} s is over max_queue_wait_s {self.max_wait_s:g} s",
+                    wait,
                 )
             self.admitted += 1
             self._unsized += 1
@@ -138,10 +155,12 @@ class Admission:
     def reserve(self, ticket: Ticket, extra: int) -> None:
         """Add `extra` bytes to what `ticket` holds, or raise `Overloaded` past the cap."""
         if not self.try_reserve(ticket, extra):
+            wait = self.expected_wait_s()
             raise Overloaded(
                 "memory",
-                self.expected_wait_s(),
+                wait,
                 f"queued uploads hold {self._held_bytes:,} bytes; max_queued_bytes is {self.max_bytes:,}",
+                wait,
             )
 
     def try_reserve(self, ticket: Ticket, extra: int) -> bool:

@@ -95,11 +95,13 @@ ERRORS: dict[int, ErrorDoc] = {
     503: ErrorDoc(
         "The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` "
         "({max_queue_wait_s:g} s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After "
-        "says when to try again: the seconds until the queue is expected to have room.",
+        "says when to try again: a return slot at or after the time the queue is expected to have room, "
+        "spread so that refused clients come back as fast as the queue drains.",
         "The service is busy; retry after a moment.",
     ),
 }
 BUSY_DETAIL = ERRORS[503].example
+QUEUE_WAIT = "X-Queue-Wait"  # on a 503 of the queue: its expected wait in seconds, for clients that decide
 CLIENT_GONE = 499  # not in ERRORS: no client ever reads it
 
 
@@ -114,7 +116,11 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         if code == 503:
             entry["headers"] = {
-                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}},
+                QUEUE_WAIT: {
+                    "description": "a refusal by the queue: the seconds a request arriving now would wait",
+                    "schema": {"type": "number"},
+                },
             }
         responses[code] = entry
     return responses
@@ -138,7 +144,11 @@ def status_of(exc: Exception) -> tuple[int, str, dict[str, str]]:
     if isinstance(exc, ImageError):
         return exc.status, str(exc), {}
     if isinstance(exc, Overloaded):
-        return 503, BUSY_DETAIL, {"Retry-After": str(exc.retry_after_s)}
+        return (
+            503,
+            BUSY_DETAIL,
+            {"Retry-After": str(exc.retry_after_s), QUEUE_WAIT: f"{exc.expected_wait_s:.1f}"},
+        )
     if isinstance(exc, ClientGone):  # nginx's "client closed request": logged and counted, never received
         return CLIENT_GONE, str(exc), {}
     if isinstance(exc, NotReady):

@@ -115,3 +115,22 @@ def test_a_request_waits_for_memory_up_to_a_deadline() -> None:
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, scenario()).result()
     assert admission.held_bytes == 0
+
+
+def test_refused_clients_get_return_slots_spread_at_the_drain_rate() -> None:
+    """A herd refused together is told to come back one average job apart (0.2 MP x 0.5 s = 0.1 s here),
+    from when the queue would have room, instead of all on the same second; X-Queue-Wait is the wait."""
+    admission = door(max_wait_s=1.0)
+    slots, waits = [], []
+    with ExitStack() as stack:
+        for _ in range(11):
+            stack.enter_context(admission.admit())
+        for _ in range(30):
+            with pytest.raises(Overloaded) as refused, admission.admit():
+                pass
+            slots.append(refused.value.retry_after_s)
+            waits.append(refused.value.expected_wait_s)
+    assert waits == [pytest.approx(1.1)] * 30
+    # slots at 0.1, 0.2, ..., 3.0 s after now: whole seconds 1, 1, ..., 2, ..., 3 (Retry-After rounds up)
+    assert slots == sorted(slots) and slots[0] == 1 and slots[-1] == 3
+    assert slots.count(1) == pytest.approx(10, abs=1) and slots.count(2) == pytest.approx(10, abs=1)

@@ -9,6 +9,7 @@ the same assertions hold on a fast CPU and on one twice as slow.
 from __future__ import annotations
 
 import io
+import json
 import socket
 import statistics
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.burst import burst
 from inference_service.settings import Settings
 
 from .server import DLIB, PHOTOS, ServerProcess
@@ -135,6 +137,30 @@ def test_a_burst_is_answered_within_the_wait_bound(door: ServerProcess) -> None:
     assert p99 <= bound + service_s, f"p99 {p99:.2f} s; {summary}"
     after = _metrics(door.url)
     assert after["age_queue_expected_wait_seconds"] == 0 and after["age_images_in_flight"] == 0
+
+
+def test_polite_clients_under_a_burst_are_refused_fast_and_answered_as_it_sheds(
+    server: ServerProcess, service_config: Path, tmp_path: Path
+) -> None:
+    """bench/burst.py made small: 24 clients that honour Retry-After, 12 at a time, against a door whose
+    bound holds two of their crowd photos. Refusals come at once with Retry-After and X-Queue-Wait, no other
+    5xx, the answers keep coming while it sheds, and the service is alive after."""
+    photo = (DLIB / "bald_guys.jpg").read_bytes()
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as client:
+        each = statistics.median(_post(server.url, ("crowd.jpg", photo), client)[1] for _ in range(3))
+    proc = _start(service_config, tmp_path, AGE_MAX_QUEUE_WAIT_S=f"{2 * each:.2f}")
+    try:
+        report = burst(proc.url + "/predict", photo, clients=24, concurrency=12, give_up_s=120)
+        health = httpx.get(proc.url + "/health", timeout=10).status_code
+    finally:
+        proc.stop()
+    summary = f"one photo {each:.2f} s; {json.dumps(report)}"
+    assert not report["other_statuses"] and report["timed_out"] == 0 and health == 200, summary
+    assert report["refused"] >= 3 and report["answered"] + report["gave_up"] == 24, summary
+    assert report["refused_without_retry_after"] == 0 and report["refused_without_queue_wait"] == 0, summary
+    assert report["refused_p99_s"] < max(1.0, each), summary  # decided from the headers: no body, no queue
+    assert report["answered"] >= 20, summary
+    print(f"polite burst: {summary}")  # pytest -s
 
 
 def _large_jpeg(side: int = 4000) -> bytes:
