@@ -644,11 +644,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: a return slot at or after the time the queue is expected to have room, spread so that refused clients come back as fast as the queue drains. */
             503: {
                 headers: {
                     /** @description seconds to wait */
                     "Retry-After"?: number;
+                    /** @description a refusal by the queue: the seconds a request arriving now would wait */
+                    "X-Queue-Wait"?: number;
                     /** @description the request id, also found in the service's logs */
                     "X-Request-ID"?: string;
                     [name: string]: unknown;
@@ -808,11 +810,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: a return slot at or after the time the queue is expected to have room, spread so that refused clients come back as fast as the queue drains. */
             503: {
                 headers: {
                     /** @description seconds to wait */
                     "Retry-After"?: number;
+                    /** @description a refusal by the queue: the seconds a request arriving now would wait */
+                    "X-Queue-Wait"?: number;
                     /** @description the request id, also found in the service's logs */
                     "X-Request-ID"?: string;
                     [name: string]: unknown;
@@ -937,11 +941,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: a return slot at or after the time the queue is expected to have room, spread so that refused clients come back as fast as the queue drains. */
             503: {
                 headers: {
                     /** @description seconds to wait */
                     "Retry-After"?: number;
+                    /** @description a refusal by the queue: the seconds a request arriving now would wait */
+                    "X-Queue-Wait"?: number;
                     /** @description the request id, also found in the service's logs */
                     "X-Request-ID"?: string;
                     [name: string]: unknown;
@@ -977,11 +983,13 @@ export interface operations {
                     "application/json": components["schemas"]["ReadyResponse"];
                 };
             };
-            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: the seconds until the queue is expected to have room. */
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: a return slot at or after the time the queue is expected to have room, spread so that refused clients come back as fast as the queue drains. */
             503: {
                 headers: {
                     /** @description seconds to wait */
                     "Retry-After"?: number;
+                    /** @description a refusal by the queue: the seconds a request arriving now would wait */
+                    "X-Queue-Wait"?: number;
                     /** @description the request id, also found in the service's logs */
                     "X-Request-ID"?: string;
                     [name: string]: unknown;
