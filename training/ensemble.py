@@ -136,7 +136,11 @@ def fit_ensemble(
     test = evaluate_prepared(
         out, prepared, "test", device="cpu", checks=list(CHECK_THRESHOLDS), engine="torch"
     )
-    record(out, "test", test, command)
+    checks = ",".join(str(t) for t in CHECK_THRESHOLDS)
+    evaluated = (
+        f"python -m training evaluate --checkpoint {out} --prepared {prepared} --split test --checks {checks}"
+    )
+    record(out, "test", test, f"{evaluated} (run by: {command})")
     return {
         "ensemble": str(out),
         "rule": spec.rule,
