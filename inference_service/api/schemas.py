@@ -18,7 +18,7 @@ _EXAMPLE_PREDICTION = {
     "faces": [_EXAMPLE_FACE],
     "truncated": False,
     "image": {"width": 640, "height": 480},
-    "model": {"name": "resnet50-age-utkface", "version": "0.7.0-cpu-112px"},
+    "model": {"name": "age-ensemble-utkface", "version": "0.8.0-ensemble"},
     "device": "cpu",
     "timings_ms": {"decode": 6.1, "queue": 0.1, "detect": 31.5, "align": 1.2, "age": 51.1, "total": 91.2},
 }
@@ -137,30 +137,42 @@ class ReadyResponse(BaseModel):
 
 
 class ModelCard(BaseModel):
-    """The checkpoint's metadata plus how this process runs it."""
+    """The model's metadata (a checkpoint's, or an ensemble file's with its members) and how it runs here."""
 
     model_config = ConfigDict(
         extra="allow",
         protected_namespaces=(),
         json_schema_extra={
             "example": {
-                "name": "resnet50-age-utkface",
-                "version": "0.7.0-cpu-112px",
-                "format": "age-estimator/1",
+                "name": "age-ensemble-utkface",
+                "version": "0.8.0-ensemble",
+                "format": "age-ensemble/1",
                 "model": {
-                    "arch": "resnet50",
-                    "head": "bins",
-                    "input_size": 112,
+                    "input_size": 160,
                     "age_min": 0,
                     "age_max": 100,
                     "interval_mass": 0.8,
-                    "temperature": 0.7787,
+                    "temperature": 0.9255,
+                    "rule": "product",
                 },
-                "metrics": {"val_mae": 4.886, "test": {"n": 2075, "mae": 4.93, "cs5": 0.6424}},
-                "data": {"prepared": "data/prepared/utkface-160", "train_size": 16646, "val_size": 2075},
+                "metrics": {"val_mae": 4.402, "test": {"n": 2075, "mae": 4.472, "cs5": 0.679}},
+                "data": {},
                 "training_config": {},
-                "code_version": "57b298d",
-                "created": "2026-11-30T14:28:09+00:00",
+                "code_version": "836c765",
+                "created": "2026-12-06T10:50:32+00:00",
+                "members": [
+                    {"name": "resnet50-age-utkface", "version": "0.7.0-cpu-112px", "weight": 0.25},
+                    {
+                        "name": "mobilenet_v2-age-utkface",
+                        "version": "1.0.0-member-128px-seed1",
+                        "weight": 0.3,
+                    },
+                    {
+                        "name": "mobilenet_v2-age-utkface",
+                        "version": "1.0.0-member-160px-seed2",
+                        "weight": 0.45,
+                    },
+                ],
                 "device": "cpu",
                 "engine": "openvino-int8",
                 "detector": {

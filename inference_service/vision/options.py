@@ -35,7 +35,7 @@ class AgeModelOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path = Path("models/age-resnet50.safetensors")
+    path: Path = Path("models/age-ensemble.json")  # an ensemble file, or one checkpoint
     engine: Literal[ENGINE_NAMES] = "auto"  # auto or a name in engines.ENGINES
     threads: int = Field(0, ge=0, le=256)  # ONNX Runtime or OpenVINO threads; 0 = all cores
     torch_threads: int = Field(0, ge=0, le=256)  # torch engines only; 0 = torch's default

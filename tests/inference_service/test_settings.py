@@ -25,7 +25,7 @@ def test_shipped_config_loads_with_its_documented_values(monkeypatch: pytest.Mon
         monkeypatch.delenv(key)
     settings = Settings.load()
     assert settings.port == 8000 and settings.host == "127.0.0.1" and settings.device == "auto"
-    assert settings.age_model.path == DEFAULT_CONFIG.parent / "models" / "age-resnet50.safetensors"
+    assert settings.age_model.path == DEFAULT_CONFIG.parent / "models" / "age-ensemble.json"
     assert settings.age_model.path.is_file()
     assert settings.api_key is None
 

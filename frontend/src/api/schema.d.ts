@@ -237,8 +237,8 @@ export interface components {
          *               "width": 640
          *             },
          *             "model": {
-         *               "name": "resnet50-age-utkface",
-         *               "version": "0.7.0-cpu-112px"
+         *               "name": "age-ensemble-utkface",
+         *               "version": "0.8.0-ensemble"
          *             },
          *             "timings_ms": {
          *               "age": 51.1,
@@ -340,15 +340,11 @@ export interface components {
         };
         /**
          * ModelCard
-         * @description The checkpoint's metadata plus how this process runs it.
+         * @description The model's metadata (a checkpoint's, or an ensemble file's with its members) and how it runs here.
          * @example {
-         *       "code_version": "57b298d",
-         *       "created": "2026-11-30T14:28:09+00:00",
-         *       "data": {
-         *         "prepared": "data/prepared/utkface-160",
-         *         "train_size": 16646,
-         *         "val_size": 2075
-         *       },
+         *       "code_version": "836c765",
+         *       "created": "2026-12-06T10:50:32+00:00",
+         *       "data": {},
          *       "detector": {
          *         "max_faces": 100,
          *         "max_side": 1024,
@@ -360,27 +356,43 @@ export interface components {
          *       },
          *       "device": "cpu",
          *       "engine": "openvino-int8",
-         *       "format": "age-estimator/1",
+         *       "format": "age-ensemble/1",
+         *       "members": [
+         *         {
+         *           "name": "resnet50-age-utkface",
+         *           "version": "0.7.0-cpu-112px",
+         *           "weight": 0.25
+         *         },
+         *         {
+         *           "name": "mobilenet_v2-age-utkface",
+         *           "version": "1.0.0-member-128px-seed1",
+         *           "weight": 0.3
+         *         },
+         *         {
+         *           "name": "mobilenet_v2-age-utkface",
+         *           "version": "1.0.0-member-160px-seed2",
+         *           "weight": 0.45
+         *         }
+         *       ],
          *       "metrics": {
          *         "test": {
-         *           "cs5": 0.6424,
-         *           "mae": 4.93,
+         *           "cs5": 0.679,
+         *           "mae": 4.472,
          *           "n": 2075
          *         },
-         *         "val_mae": 4.886
+         *         "val_mae": 4.402
          *       },
          *       "model": {
          *         "age_max": 100,
          *         "age_min": 0,
-         *         "arch": "resnet50",
-         *         "head": "bins",
-         *         "input_size": 112,
+         *         "input_size": 160,
          *         "interval_mass": 0.8,
-         *         "temperature": 0.7787
+         *         "rule": "product",
+         *         "temperature": 0.9255
          *       },
-         *       "name": "resnet50-age-utkface",
+         *       "name": "age-ensemble-utkface",
          *       "training_config": {},
-         *       "version": "0.7.0-cpu-112px"
+         *       "version": "0.8.0-ensemble"
          *     }
          */
         ModelCard: {
@@ -492,8 +504,8 @@ export interface components {
          *         "width": 640
          *       },
          *       "model": {
-         *         "name": "resnet50-age-utkface",
-         *         "version": "0.7.0-cpu-112px"
+         *         "name": "age-ensemble-utkface",
+         *         "version": "0.8.0-ensemble"
          *       },
          *       "timings_ms": {
          *         "age": 51.1,
