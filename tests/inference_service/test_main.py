@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from .conftest import encode
 from .faulty_server import FAULT_HEIGHT, FAULT_WIDTH
-from .server import CHECKPOINT, DLIB, REPO, ServerProcess, free_port, write_config
+from .server import CHECKPOINT, DLIB, PHOTOS, REPO, ServerProcess, free_port, write_config
 
 API_KEY = "test-key-5b1d"
 
@@ -159,10 +159,11 @@ def _metric(server: ServerProcess, sample: str) -> float:
 
 
 def _batch_in_background(
-    server: ServerProcess, count: int
+    server: ServerProcess, count: int, folder: Path = DLIB, pattern: str = "20*.jpg"
 ) -> tuple[threading.Thread, dict[str, httpx.Response]]:
     """A /predict/batch of `count` photos on its own thread; its response lands in the dict."""
-    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(DLIB.glob("20*.jpg"))[:count]]
+    paths = sorted(folder.glob(pattern))[:count]
+    photos = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
     result: dict[str, httpx.Response] = {}
 
     def run() -> None:
@@ -176,14 +177,16 @@ def _batch_in_background(
 
 
 def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
-    """max_queue_wait_s = 0.01: while a batch's image is computed, the next request is refused at once."""
+    """max_queue_wait_s = 0.01: while a batch's image is computed, the next request is refused at once.
+    The batch is of 1920 px phone photos, each tens of milliseconds of work even on int8, so the looks
+    (one every few milliseconds) meet one being computed."""
     refused_before = _metric(faulty, 'age_requests_refused_total{reason="queue_wait"}')
-    thread, slow = _batch_in_background(faulty, 8)
+    thread, slow = _batch_in_background(faulty, 8, PHOTOS / "pexels", "*.jpg")
     refused = None
     refusals = 0
     tiny = encode(Image.new("RGB", (8, 8)), "PNG")
     while thread.is_alive() and refused is None:
-        time.sleep(0.02)  # many looks: the queue is empty between the batch's images
+        time.sleep(0.002)  # many looks: the queue is empty between the batch's images
         started = time.perf_counter()
         response = _post(faulty, tiny)
         if response.status_code == 503:
