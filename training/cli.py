@@ -114,13 +114,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _checkpoints(path: str, out: str | None) -> list[str]:
     """The checkpoint files a model path stands for: itself, or an ensemble file's members."""
-    from inference_service.vision.ensemble import EnsembleSpec, is_ensemble
+    from inference_service.vision.ensemble import is_ensemble, model_files
 
-    if not is_ensemble(path):
-        return [path]
-    if out:
+    if out and is_ensemble(path):
         raise ValueError("--out names one graph; an ensemble's graphs go beside each member")
-    return [str(file) for file, _ in EnsembleSpec.read(path).member_files(path)]
+    return [str(file) for file in model_files(path)]
 
 
 def _quantize(args: argparse.Namespace) -> int:

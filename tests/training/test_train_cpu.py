@@ -234,6 +234,19 @@ def test_resume_continues_the_same_run(run_dir: Path, tiny_prepared: Path) -> No
     assert "resumed after epoch 5" in (run_dir / "train.log").read_text()
 
 
+def _train_tiny_mobilenet(prepared: Path, out: Path) -> None:
+    """One epoch of an ImageNet MobileNetV2 on the tiny set (a teacher, or an ensemble member)."""
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=1",
+        "model.arch=mobilenet_v2",
+        "model.init=imagenet-offline",
+        f"data.prepared={prepared}",
+        f"run.out_dir={out}",
+    )
+
+
 def test_a_mobilenet_v2_teacher_trains_from_imagenet_and_is_served_by_a_graph_engine(
     tiny_prepared: Path, tmp_path: Path
 ) -> None:
@@ -241,15 +254,7 @@ def test_a_mobilenet_v2_teacher_trains_from_imagenet_and_is_served_by_a_graph_en
     from inference_service.vision.estimator import AgeEstimator
 
     out = tmp_path / "teacher"
-    run_cli(
-        "train",
-        *TINY_TRAIN,
-        "optim.epochs=1",
-        "model.arch=mobilenet_v2",
-        "model.init=imagenet-offline",
-        f"data.prepared={tiny_prepared}",
-        f"run.out_dir={out}",
-    )
+    _train_tiny_mobilenet(tiny_prepared, out)
     _model, meta = load_checkpoint(out / "best.safetensors")
     assert meta.model.arch == "mobilenet_v2" and meta.model.mean == (0.485, 0.456, 0.406)
     estimator = AgeEstimator.from_checkpoint(out / "best.safetensors", device="cpu", engine="onnx")
@@ -301,15 +306,7 @@ def test_an_ensemble_is_fitted_on_validation_and_scored_on_test(
     """`python -m training ensemble`: weights, rule and temperature from validation, test figures recorded,
     and `evaluate` on the written file gives the recorded test figure."""
     member = tmp_path / "mobilenet"
-    run_cli(
-        "train",
-        *TINY_TRAIN,
-        "optim.epochs=1",
-        "model.arch=mobilenet_v2",
-        "model.init=imagenet-offline",
-        f"data.prepared={tiny_prepared}",
-        f"run.out_dir={member}",
-    )
+    _train_tiny_mobilenet(tiny_prepared, member)
     out = tmp_path / "ensemble.json"
     members = [str(run_dir / "best.safetensors"), str(member / "best.safetensors")]
     printed = run_cli(
