@@ -179,9 +179,11 @@ def _batch_in_background(
 def test_overload_answers_503_with_retry_after_at_once(faulty: ServerProcess) -> None:
     """max_queue_wait_s = 0.01: while a batch's image is computed, the next request is refused at once.
     The batch is of 1920 px phone photos, each tens of milliseconds of work even on int8, so the looks
-    (one every few milliseconds) meet one being computed."""
+    (one every few milliseconds) meet one being computed. The looks start once the batch is admitted."""
     refused_before = _metric(faulty, 'age_requests_refused_total{reason="queue_wait"}')
     thread, slow = _batch_in_background(faulty, 8, PHOTOS / "pexels", "*.jpg")
+    while thread.is_alive() and _metric(faulty, "age_images_in_flight") < 1:
+        time.sleep(0.002)  # a look before the batch is admitted could make the batch the refused one
     refused = None
     refusals = 0
     tiny = encode(Image.new("RGB", (8, 8)), "PNG")
