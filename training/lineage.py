@@ -186,13 +186,21 @@ def walk(folder: Path = SHIPPED, teachers: Path = TEACHERS, then: tuple[Path, ..
 
 
 def _single_stages(folder: Path, role: str) -> dict[str, Stage]:
-    """Networks trained in one stage from `random` or ImageNet (teachers, ensemble members), by output."""
+    """Networks trained apart from the ResNet-50's stages (teachers, ensemble members), by output. Each starts
+    from `random` or ImageNet, or from another one's output in the same folder (a member's second stage)."""
     found = {}
     for path in sorted(folder.glob("*.toml")):
         stage = read_stage(path)
-        if stage.config.model.init not in NOT_FILES:
-            raise LineageError(f"{path}: {role} starts from {' | '.join(NOT_FILES)}, not a file")
         found[stage.output] = stage
+    for stage in found.values():
+        init, steps = stage.config.model.init, 0
+        while init not in NOT_FILES:
+            if init not in found or steps == len(found):
+                raise LineageError(
+                    f"{stage.path}: {role} starts from {' | '.join(NOT_FILES)} or another's output, "
+                    f"not {init!r}"
+                )
+            init, steps = found[init].config.model.init, steps + 1
     return found
 
 
@@ -300,5 +308,8 @@ def describe(lineage: Lineage) -> list[str]:
         )
     for role, single in (("teacher", lineage.teachers), ("member", lineage.members)):
         for output, stage in single.items():
-            lines.append(f"{role} {stage.path.name}: -> {output} (weights sha256 {stage.weights_sha256})")
+            lines.append(
+                f"{role} {stage.path.name}: init {stage.config.model.init} -> {output}"
+                f" (weights sha256 {stage.weights_sha256})"
+            )
     return lines

@@ -158,3 +158,16 @@ def test_cli_dry_run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPa
     assert out.rstrip().endswith("matches weights " + str(lineage.SHIPPED_CHECKPOINT))
     assert main(["lineage", "--digest", str(lineage.SHIPPED_CHECKPOINT)]) == 0
     assert capsys.readouterr().out.strip() == lineage.walk().stages[-1].weights_sha256
+
+
+def test_a_member_starts_from_imagenet_or_from_another_members_output(tmp_path: Path) -> None:
+    """A member's second stage chains to its first; a member that starts from any other file is refused."""
+    members = tmp_path / "members"
+    shutil.copytree(lineage.MEMBERS, members)
+    found = lineage._single_stages(members, "an ensemble member")
+    second = found["runs/member-mobilenet_v2-160px-seed2-stage2/best.safetensors"]
+    assert second.config.model.init in found
+    path = members / second.path.name
+    path.write_text(path.read_text().replace(second.config.model.init, "models/age-resnet50.safetensors"))
+    with pytest.raises(lineage.LineageError, match="or another's output"):
+        lineage._single_stages(members, "an ensemble member")
