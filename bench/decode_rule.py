@@ -23,7 +23,6 @@ import argparse
 import io
 import json
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -31,31 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 sys.path.insert(0, str(ROOT))
+from bench.ground_truth import iou, marked_faces  # noqa: E402
+
 PHONE_SIDE = 4000  # a 12-megapixel phone photo's longer side
-
-
-def marked_faces() -> dict[str, list[tuple[float, float, float, float]]]:
-    """dlib's hand-marked boxes (x1, y1, x2, y2) by file name."""
-    truth = {}
-    for name in ("testing.xml", "training.xml"):
-        for image in ET.parse(PHOTOS / "dlib_examples" / name).getroot().iter("image"):
-            truth[image.get("file")] = [
-                (
-                    float(b.get("left")),
-                    float(b.get("top")),
-                    float(b.get("left")) + float(b.get("width")),
-                    float(b.get("top")) + float(b.get("height")),
-                )
-                for b in image.iter("box")
-            ]
-    return truth
-
-
-def iou(a: list[float] | tuple, b: list[float] | tuple) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def as_phone_photo(data: bytes) -> tuple[bytes, float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from inference_service.settings import Settings
 from inference_service.vision.devices import resolve_device
 from inference_service.vision.pipeline import FacePipeline
 
-from .server import CHECKPOINT, DLIB, ServerProcess, write_config
+from .server import CHECKPOINT, ServerProcess, write_config
 
 SESSION_MAX_FACES = 20  # the age model runs on at most this many crops per image (speed)
 SESSION_ORIGIN = "http://allowed.example"
@@ -135,31 +134,6 @@ def server_client(server: ServerProcess) -> Iterator[httpx.Client]:
     """An HTTP client of the real server process."""
     with httpx.Client(base_url=server.url, timeout=120) as session:
         yield session
-
-
-def load_ground_truth() -> dict[str, list[tuple[float, float, float, float]]]:
-    """dlib's hand-marked face boxes as x1, y1, x2, y2 per photo."""
-    truth: dict[str, list[tuple[float, float, float, float]]] = {}
-    for name in ("testing.xml", "training.xml"):
-        for image in ET.parse(DLIB / name).getroot().iter("image"):
-            truth[image.get("file")] = [
-                (
-                    float(box.get("left")),
-                    float(box.get("top")),
-                    float(box.get("left")) + float(box.get("width")),
-                    float(box.get("top")) + float(box.get("height")),
-                )
-                for box in image.iter("box")
-            ]
-    return truth
-
-
-def iou(a: list[float] | tuple, b: list[float] | tuple) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

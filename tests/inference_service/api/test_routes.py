@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench.ground_truth import iou, marked_faces
 from inference_service.settings import Settings
 from inference_service.vision.pipeline import FacePipeline
 
@@ -24,8 +25,6 @@ from ..conftest import (
     app_client,
     assert_valid_ages,
     encode,
-    iou,
-    load_ground_truth,
     load_settings,
 )
 from ..server import CHECKPOINT, DLIB, UTKFACE
@@ -39,7 +38,7 @@ def test_detection_recall_on_dlib_ground_truth(
     client: httpx.Client, model_card: dict, record_property
 ) -> None:
     """43 hand-marked faces in 9 photos: recall >= 0.95 at IoU 0.4 and no false faces."""
-    truth = load_ground_truth()
+    truth = marked_faces()
     matched = total = false_faces = 0
     for name, boxes in truth.items():
         response = predict(client, (DLIB / name).read_bytes(), name)
@@ -129,7 +128,7 @@ def test_exif_rotated_photo_gives_upright_boxes(client: httpx.Client) -> None:
     response = predict(client, encode(stored, "JPEG", quality=95, exif=exif), "rotated.jpg")
     body = response.json()
     assert body["image"] == {"width": upright.width, "height": upright.height}
-    truth = load_ground_truth()[name]
+    truth = marked_faces()[name]
     assert len(body["faces"]) == len(truth)
     for box in truth:
         assert max(iou(box, face["box"]) for face in body["faces"]) >= 0.4
