@@ -37,7 +37,6 @@ from processes import cpu_seconds, free_port, memory_mb
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 DECODE_CPUS = 0.2
-WRITE_CPUS = 0.1  # inference_service.bulk.options.WRITE_CPUS
 EXECUTION = re.compile(r"execution finished in ([0-9.]+) seconds")
 
 
@@ -113,7 +112,7 @@ def steady(run: dict, quarter: dict) -> dict:
 def annotate_run(config: Path, listed: Path, out: Path, actors: int, knobs: dict[str, int]) -> dict:
     """One `python -m inference_service.annotate` run: faces/s, wall time and actor memory."""
     cpus = os.cpu_count() or 1
-    share = round((cpus - DECODE_CPUS - WRITE_CPUS) / actors, 2)
+    share = round((cpus - DECODE_CPUS) / actors, 2)
     threads = knobs.get("threads") or max(1, cpus // actors)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_")}
     env.update(

@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("inference_service.bulk").setLevel(logging.INFO)  # each part as it is written
     try:
         from .bulk.run import BulkError, annotate
     except ImportError as exc:
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"annotated {summary.annotated} of {summary.listed} sources into {args.out} "
-        f"({summary.skipped} already there) in {summary.seconds:.1f} s"
+        f"({summary.skipped} already there) in {summary.seconds:.1f} s, {summary.parts} new parts; "
+        f"{summary.on_disk} sources on disk"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""What to annotate, where it already is done, and the bytes of one source: local paths or URIs.
+"""What to annotate, and the bytes of one source: local paths or URIs.
 
 A source is a local path (made absolute here, so workers on other machines of the same image read
 the same file) or a URI that pyarrow's file systems open (`s3://`, `gs://`, ...), the ones Ray's
@@ -25,7 +25,7 @@ def is_uri(source: str) -> bool:
     return "://" in source and not source.startswith("file://")
 
 
-def _file_system(uri: str) -> tuple[Any, str]:
+def file_system(uri: str) -> tuple[Any, str]:
     """pyarrow's file system for a URI, and the path inside it (imported late: only URIs need it)."""
     from pyarrow import fs
 
@@ -36,7 +36,7 @@ def _uri_sources(uri: str) -> Iterator[str]:
     """A URI's files: itself when a file, else its photos (recursive); globs are for local paths."""
     from pyarrow import fs
 
-    system, path = _file_system(uri)
+    system, path = file_system(uri)
     info = system.get_file_info(path)
     scheme = uri.split("://", 1)[0]
     if info.type == fs.FileType.File:
@@ -99,7 +99,7 @@ def list_sources(inputs: list[str]) -> list[str]:
 def read_source(source: str, max_bytes: int) -> bytes | None:
     """The file's bytes, or None when it is over `max_bytes` (checked before a byte is read)."""
     if is_uri(source):
-        system, path = _file_system(source)
+        system, path = file_system(source)
         if system.get_file_info(path).size > max_bytes:
             return None
         with system.open_input_stream(path) as stream:
@@ -108,25 +108,3 @@ def read_source(source: str, max_bytes: int) -> bytes | None:
         if os.fstat(handle.fileno()).st_size > max_bytes:
             return None
         return handle.read(max_bytes + 1)
-
-
-def done_sources(out: str) -> set[str]:
-    """Sources that already have rows in OUT's Parquet files (what `--resume` skips)."""
-    if not out_has_parquet(out):
-        return set()
-    import pyarrow.dataset as ds
-
-    return set(ds.dataset(out, format="parquet").to_table(columns=["source"]).column("source").to_pylist())
-
-
-def out_has_parquet(out: str) -> bool:
-    if is_uri(out):
-        from pyarrow import fs
-
-        system, path = _file_system(out)
-        if system.get_file_info(path).type != fs.FileType.Directory:
-            return False
-        return any(
-            e.path.endswith(".parquet") for e in system.get_file_info(fs.FileSelector(path, recursive=True))
-        )
-    return Path(out).is_dir() and any(Path(out).rglob("*.parquet"))

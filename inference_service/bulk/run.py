@@ -2,7 +2,8 @@
 
 Each actor builds the pipeline once, through the service's own factory and settings, and gets
 several decoded photos per call, whose faces go through the age model together. Decoding runs in
-plain Ray tasks, so the actors only run the networks. The driver writes nothing but OUT; object
+plain Ray tasks, so the actors only run the networks. The driver streams the actors' rows into
+bounded Parquet parts as they come (`parts.PartWriter`) and writes nothing but OUT; object
 spilling is off on a local cluster, so decoded photos stay in memory, never on disk.
 """
 
@@ -28,15 +29,15 @@ from ..vision.age_checks import check_thresholds
 from ..vision.checkpoint import read_metadata
 from ..vision.pipeline import Prediction
 from ..worker import InferenceFailed
-from .inputs import done_sources, list_sources, out_has_parquet
-from .options import WRITE_CPUS
-from .rows import DECODED, OK, answer_rows, decoded_image, error_row, photo_row, table
+from .inputs import list_sources
+from .parts import PartWriter, TornOutput, done_sources, out_has_parquet
+from .rows import DECODED, OK, SCHEMA, answer_rows, decoded_image, error_row, photo_row, table
 
 log = logging.getLogger(__name__)
 
 NO_SPILLING = {"automatic_object_spilling_enabled": False}  # decoded photos never go to disk
 EXTRA_WORKERS = 4  # worker processes kept beside the actors (decoding, writing)
-ROWS_PER_FILE = 5000  # fewer, larger Parquet files than one per batch
+CLIENT_ATTEMPTS, CLIENT_FIRST_WAIT_S = 5, 1.0  # Ray Client connections tried, and the first wait
 
 
 class BulkError(RuntimeError):
@@ -49,6 +50,11 @@ class RunSummary:
     skipped: int  # already in OUT (--resume)
     annotated: int  # sources this run wrote rows for
     seconds: float
+    parts: int = 0  # Parquet files this run wrote
+
+    @property
+    def on_disk(self) -> int:
+        return self.skipped + self.annotated
 
 
 def actor_settings(settings: Settings) -> Settings:
@@ -138,11 +144,38 @@ def connect(address: str | None, actors: int) -> bool:
         raise BulkError(
             f"{address} is a Ray Client address, which needs pip install 'ray[client]=={ray.__version__}'"
         )
-    if address:
+    if client:
+        _client_init(address)
+    elif address:
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(include_dashboard=False, log_to_driver=False, _system_config=local_system_config(actors))
     return client
+
+
+def _client_init(address: str) -> None:
+    """Connect through Ray Client, again after a short wait when the head's proxy aborts the connection:
+    it answers ConnectionAbortedError while the per-client server it starts is not up yet, a race on
+    a loaded head. CLIENT_ATTEMPTS tries, each wait twice the last."""
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, log_to_driver=False)
+            return
+        except ConnectionAbortedError as exc:
+            ray.shutdown()
+            if attempt == CLIENT_ATTEMPTS:
+                raise BulkError(f"Ray Client at {address} refused {attempt} connections: {exc}") from None
+            wait = CLIENT_FIRST_WAIT_S * 2 ** (attempt - 1)
+            first_line = str(exc).strip().splitlines()[-1][:200]
+            log.warning(
+                "Ray Client at %s aborted the connection (%s); try %d of %d in %.1f s",
+                address,
+                first_line,
+                attempt + 1,
+                CLIENT_ATTEMPTS,
+                wait,
+            )
+            time.sleep(wait)
 
 
 def local_system_config(actors: int) -> dict[str, Any]:
@@ -159,7 +192,7 @@ def check_cpus(settings: Settings, actors: int) -> None:
     if need > have + 1e-9:
         raise BulkError(
             f"{actors} actors x {settings.bulk.actor_cpus:g} CPUs + {settings.bulk.decode_cpus:g} for "
-            f"decoding + {WRITE_CPUS:g} for writing need {need:g} CPUs; the cluster has {have:g}. "
+            f"decoding need {need:g} CPUs; the cluster has {have:g}. "
             "Lower --actors or bulk.actor_cpus."
         )
 
@@ -180,7 +213,10 @@ def plan(inputs: list[str], out: str, resume: bool) -> tuple[list[str], int]:
         raise BulkError(
             f"{out} already holds Parquet files: add --resume to continue, or choose another folder"
         )
-    done = done_sources(out) if resume else set()
+    try:
+        done = done_sources(out) if resume else set()
+    except TornOutput as exc:
+        raise BulkError(str(exc)) from None
     todo = [source for source in sources if source not in done]
     return todo, len(sources) - len(todo)
 
@@ -230,12 +266,26 @@ def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int,
 
 def write(
     settings: Settings, sources: list[str], checks: tuple[int, ...], actors: int, out: str, progress: bool
-) -> None:
-    """Run the pipeline into Parquet under `out`, from a driver or from a task on the cluster."""
+) -> tuple[int, int]:
+    """Run the pipeline into Parquet parts under `out`, from a driver or from a task on the cluster;
+    (sources written, parts written). A failure leaves the parts written so far, each whole."""
     ray.data.DataContext.get_current().enable_progress_bars = progress
-    build_dataset(settings, sources, checks, actors).write_parquet(
-        out, min_rows_per_file=ROWS_PER_FILE, ray_remote_args={"num_cpus": WRITE_CPUS}
-    )
+    bulk = settings.bulk
+    writer = PartWriter(out, bulk.file_sources, bulk.file_seconds, SCHEMA)
+    try:
+        dataset = build_dataset(settings, sources, checks, actors)
+        for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            writer.add(block)
+        writer.flush()
+    finally:
+        log.info(
+            "%d of %d sources written to %s in %d parts",
+            writer.sources_written,
+            len(sources),
+            out,
+            writer.parts,
+        )
+    return writer.sources_written, writer.parts
 
 
 def annotate(
@@ -253,6 +303,7 @@ def annotate(
     started = time.perf_counter()
     checks = _thresholds(settings, thresholds)
     todo, skipped = plan(inputs, out, resume)
+    parts = 0
     if todo:
         pool = actors or settings.bulk.actors
         client = connect(address, pool)
@@ -260,10 +311,14 @@ def annotate(
             check_cpus(settings, pool)
             job = (settings, todo, checks, pool, out, progress)
             if client:  # Ray Data cannot drive from a Ray Client: a task on the cluster does, using no CPU
-                ray.get(ray.remote(num_cpus=0)(write).remote(*job))
+                _, parts = ray.get(ray.remote(num_cpus=0)(write).remote(*job))
             else:
-                write(*job)
+                _, parts = write(*job)
+        except Exception:
+            log.error("the run stopped; the parts written are in %s: run again with --resume to finish", out)
+            raise
         finally:
             ray.shutdown()
     seconds = round(time.perf_counter() - started, 1)
-    return RunSummary(listed=len(todo) + skipped, skipped=skipped, annotated=len(todo), seconds=seconds)
+    listed = len(todo) + skipped
+    return RunSummary(listed=listed, skipped=skipped, annotated=len(todo), seconds=seconds, parts=parts)

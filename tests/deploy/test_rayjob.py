@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from inference_service.annotate import parse_args
-from inference_service.bulk.options import WRITE_CPUS, BulkOptions
+from inference_service.bulk.options import BulkOptions
 
 from .test_k8s import K8S, REPO, render
 
@@ -58,7 +58,7 @@ def test_each_worker_holds_an_actor_beside_a_decoding_and_a_writing_task() -> No
     assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"  # the head only drives
     (workers,) = cluster["workerGroupSpecs"]
     cpus = float(workers["rayStartParams"]["num-cpus"])
-    assert bulk.actor_cpus + bulk.decode_cpus + WRITE_CPUS <= cpus
+    assert bulk.actor_cpus + bulk.decode_cpus <= cpus
     assert bulk.actors <= workers["replicas"] == workers["minReplicas"]
     (container,) = workers["template"]["spec"]["containers"]
     assert float(container["resources"]["requests"]["cpu"]) == cpus

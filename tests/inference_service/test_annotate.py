@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +32,9 @@ from .server import DLIB, PHOTOS, REPO, UTKFACE
 CHIPS = 200  # a few hundred faces: enough to fill batches on both nodes, short enough for CI
 THRESHOLDS = "18,25"
 # Two actors of 0.6 CPU cannot share a 1-CPU node, so each node holds one; 0.4 per node is left for
-# a decoding task (0.3) and a writing task (0.1).
-BULK = "[service.bulk]\nactors = 2\nactor_cpus = 0.6\ndecode_cpus = 0.3\nbatch_photos = 16\n"
+# a decoding task (0.3).
+BATCH_PHOTOS = 16
+BULK = f"[service.bulk]\nactors = 2\nactor_cpus = 0.6\ndecode_cpus = 0.3\nbatch_photos = {BATCH_PHOTOS}\n"
 
 
 def _png_with_size(width: int, height: int) -> bytes:
@@ -65,6 +68,18 @@ def _post(client: httpx.Client, path: Path) -> httpx.Response:
     return client.post("/predict", params={"thresholds": THRESHOLDS}, files=files)
 
 
+def _command(
+    cluster: RayCluster, config: Path, out: Path, *inputs: str, tmpdir: Path, address: str | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The annotate command line against `cluster`, and its environment."""
+    args = [sys.executable, "-m", "inference_service.annotate", *inputs, "--out", str(out)]
+    args += ["--config", str(config), "--address", address or cluster.address]
+    args += ["--thresholds", THRESHOLDS, "--no-progress"]
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**cluster.env, "PYTHONPATH": path, "TMPDIR": str(tmpdir)}
+    return args, {k: v for k, v in env.items() if not k.startswith("AGE_")}
+
+
 def _annotate(
     cluster: RayCluster,
     config: Path,
@@ -74,19 +89,7 @@ def _annotate(
     resume: bool = False,
     address: str | None = None,
 ):
-    args = [sys.executable, "-m", "inference_service.annotate", *inputs, "--out", str(out)]
-    args += [
-        "--config",
-        str(config),
-        "--address",
-        address or cluster.address,
-        "--thresholds",
-        THRESHOLDS,
-        "--no-progress",
-    ]
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = {**cluster.env, "PYTHONPATH": path, "TMPDIR": str(tmpdir)}
-    env = {k: v for k, v in env.items() if not k.startswith("AGE_")}
+    args, env = _command(cluster, config, out, *inputs, tmpdir=tmpdir, address=address)
     result = subprocess.run(
         [*args, *(["--resume"] if resume else [])],
         cwd=REPO,
@@ -159,7 +162,7 @@ def test_a_two_node_cluster_gives_the_api_answer_for_every_file(
 ) -> None:
     config = tmp_path / "bulk.cfg"
     config.write_text(service_config.read_text() + "\n" + BULK)  # the API under test: the same settings
-    chips = sorted(UTKFACE.iterdir())[:: len(os.listdir(UTKFACE)) // CHIPS][:CHIPS]
+    chips = _chips(CHIPS)
     hostile = tmp_path / "hostile"
     hostile.mkdir()
     listed = tmp_path / "sources.txt"
@@ -204,15 +207,68 @@ def test_a_two_node_cluster_gives_the_api_answer_for_every_file(
     assert sorted(_by_source(pq.read_table(out))) == sorted([*sources, str(extra)])
 
 
+def _chips(count: int, offset: int = 0) -> list[Path]:
+    """`count` UTKFace chips spread over the folder (`offset` picks another spread)."""
+    return sorted(UTKFACE.iterdir())[offset :: len(os.listdir(UTKFACE)) // count][:count]
+
+
+def _kill_when_parts_appear(args: list[str], env: dict[str, str], out: Path, parts: int) -> int:
+    """Start the run, SIGKILL its whole process group once `parts` Parquet parts are on disk; the
+    number of parts there at the kill."""
+    run = subprocess.Popen(
+        args, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("*.parquet"))) < parts:
+            assert run.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "no Parquet part appeared"
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+    return len(list(out.glob("*.parquet")))
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_its_parts_and_resume_does_every_source_exactly_once(
+    cluster: RayCluster, client: httpx.Client, service_config: Path, tmp_path: Path
+) -> None:
+    """Parts of at most 20 sources reach OUT as the run goes; SIGKILL to the driver's process group after
+    the second part, then --resume: every source once, with the API's answer."""
+    config = tmp_path / "bulk.cfg"
+    config.write_text(service_config.read_text() + "\n" + BULK + "file_sources = 20\n")
+    chips = _chips(120, offset=3)
+    listed = tmp_path / "sources.txt"
+    listed.write_text("\n".join(str(p) for p in chips) + "\n")
+    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+    args, env = _command(cluster, config, out, str(listed), tmpdir=driver_tmp)
+
+    kept = _kill_when_parts_appear(args, env, out, parts=2)
+    on_disk = {s for f in out.glob("*.parquet") for s in pq.read_table(f).column("source").to_pylist()}
+    assert kept >= 2 and 0 < len(on_disk) < len(chips)  # whole parts only, and work left to do
+
+    result = _annotate(cluster, config, out, str(listed), tmpdir=driver_tmp, resume=True)
+    assert f"of {len(chips)} sources" in result.stdout and f"{len(chips)} sources on disk" in result.stdout
+    assert f"({len(on_disk)} already there)" in result.stdout
+    sources_per_file = [pq.read_table(f).column("source").to_pylist() for f in out.glob("*.parquet")]
+    assert all(len(set(s)) <= 20 + BATCH_PHOTOS for s in sources_per_file)  # a part closes at a batch's end
+    seen = [source for sources in sources_per_file for source in set(sources)]
+    assert sorted(seen) == sorted(map(str, chips))  # every source in exactly one part
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    by_source = _by_source(pq.read_table(out))
+    for source in chips[::6]:
+        _assert_rows_match_the_api(by_source[str(source)], _post(client, source))
+
+
 @pytest.mark.slow
 def test_ray_client_address_drives_the_run_from_a_task_on_the_cluster(
     client: httpx.Client, service_config: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`--address ray://HOST:PORT`: Ray Data cannot drive from a Ray Client, so a task on the cluster
-    does; the rows are still the API's. Needs grpcio (`ray[client]`), which the bulk extra leaves out: with
-    it installed this test failed 3 of 16 runs here: Ray's client proxy could not start its per-client
-    server (docs/bulk-annotation.md)."""
-    pytest.importorskip("grpc", reason="Ray Client needs ray[client] (grpcio), not in the bulk extra")
+    does; the rows are still the API's. The connection is retried when the head's client proxy aborts it
+    (bulk.run.connect)."""
     config = tmp_path / "bulk.cfg"
     config.write_text(service_config.read_text() + "\n" + BULK)
     sources = [str(DLIB / "2008_002506.jpg"), *(str(p) for p in sorted(UTKFACE.iterdir())[::2000][:8])]
@@ -307,3 +363,29 @@ def test_an_actor_keeps_openvino_telemetry_out(tmp_path: Path) -> None:
     env.update({"HOME": str(tmp_path), "PYTHONPATH": str(REPO), "AGE_AGE_MODEL__ENGINE": "openvino-bf16"})
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=120)
     assert not (tmp_path / "intel").exists()
+
+
+def test_a_ray_client_connection_the_proxy_aborts_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The head's client proxy aborts while its per-client server starts: bounded tries, a growing wait,
+    a log line each; then a clear error."""
+    from inference_service.bulk import run
+
+    failures = iter([True, True, False])
+    waits: list[float] = []
+
+    def init(**kwargs: object) -> None:
+        if next(failures):
+            raise ConnectionAbortedError("Initialization failure from server:\nproxy not ready")
+
+    monkeypatch.setattr(run.ray, "init", init)
+    monkeypatch.setattr(run.ray, "shutdown", lambda: None)
+    monkeypatch.setattr(run.time, "sleep", waits.append)
+    with caplog.at_level("WARNING", logger="inference_service.bulk.run"):
+        assert run.connect("ray://127.0.0.1:1", 1) is True
+    assert waits == [1.0, 2.0] and caplog.text.count("aborted the connection (proxy not ready)") == 2
+
+    failures = iter([True] * run.CLIENT_ATTEMPTS)
+    with pytest.raises(BulkError, match=f"refused {run.CLIENT_ATTEMPTS} connections"):
+        run.connect("ray://127.0.0.1:1", 1)
