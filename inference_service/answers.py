@@ -3,6 +3,7 @@
 `POST /predict`, each item of `/predict/batch`, `python -m training predict` and the bulk
 annotator all call `answer()`, so boxes are clipped, ages rounded and age checks computed the
 same way everywhere; the API's response models (`api/schemas.py`) describe exactly this shape.
+`POST /predict/video` calls `video_answer()`, whose tracks reuse the face's shape.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from .video.tracks import Track, combine, follow
 from .vision.age_checks import age_checks
 from .vision.checkpoint import CheckpointMetadata
+from .vision.model_config import quantile
 from .vision.pipeline import FaceResult, Prediction
 
 
@@ -74,4 +79,53 @@ def answer(
         "model": {"name": metadata.name, "version": metadata.version},
         "device": device,
         "timings_ms": {**timings_ms, **prediction.timings_ms},
+    }
+
+
+def _track(
+    track: Track, times: list[float], width: int, height: int, checks: AgeCheckRequest, meta: Any
+) -> dict:
+    """One person of a video: when they were seen, their best frame's face, and the age of the track's
+    combined distribution (video.tracks: the page's live-mode rule)."""
+    best = max(range(len(track.faces)), key=lambda i: track.faces[i].score)
+    face = track.faces[best]
+    cfg = meta.model
+    combined = combine([f.distribution for f in track.faces])
+    tail = (1.0 - cfg.interval_mass) / 2
+    low, high = (float(quantile(combined[None], q, cfg)[0]) for q in (tail, 1.0 - tail))
+    item: dict[str, Any] = {
+        "track": track.id,
+        "first_s": times[track.frames[0]],
+        "last_s": times[track.frames[-1]],
+        "frames": len(track.frames),
+        "best_s": times[track.frames[best]],
+        **{
+            k: v
+            for k, v in _face(face, width, height, AgeCheckRequest(), meta).items()
+            if k != "age_interval"
+        },
+        "age": round(float(combined @ np.arange(cfg.age_min, cfg.age_max + 1)), 1),
+        "age_interval": [round(low, 1), round(high, 1)],
+    }
+    if checks.thresholds:
+        item["age_checks"] = age_checks(combined, list(checks.thresholds), checks.confidence, cfg)
+    return item
+
+
+def video_answer(
+    frames: list[tuple[float, Prediction]], size: tuple[int, int], checks: AgeCheckRequest, **about: Any
+) -> dict[str, Any]:
+    """The answer for one video of `size` (width, height): one entry per person (track) over its sampled
+    frames (time in seconds, prediction), in `_track`'s shape, which is also the bulk annotator's row of a
+    track. `about`: metadata, device and timings_ms, as `answer` takes them."""
+    metadata, (width, height) = about["metadata"], size
+    times = [time_s for time_s, _ in frames]
+    tracks = follow([prediction.faces for _, prediction in frames])
+    return {
+        "tracks": [_track(t, times, width, height, checks, metadata) for t in tracks],
+        "frames": len(frames),
+        "video": {"width": width, "height": height, "sampled_to_s": times[-1] if times else 0.0},
+        "model": {"name": metadata.name, "version": metadata.version},
+        "device": about["device"],
+        "timings_ms": about["timings_ms"],
     }

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 PROTECTED_PREFIXES = ("/predict", "/model")
 DESCRIPTION = (
     "Finds every face in a photo and estimates its age. Upload a photo; every face is found (RetinaFace) "
-    "and gets an age (ResNet-50) and, when asked, calibrated age checks (`?thresholds=18`)."
+    "and gets an age (the shipped age model: GET /model) and, when asked, calibrated age checks "
+    "(`?thresholds=18`). A short video gets one age per person across its frames (`POST /predict/video`)."
 )
 
 
@@ -130,7 +131,7 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     batch = schema["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]
     batch["schema"]["properties"]["files"]["maxItems"] = settings.max_batch_files
     fill_examples(schema, settings.model_dump())
-    for route in ("/predict", "/predict/batch"):
+    for route in ("/predict", "/predict/batch", "/predict/video"):
         for parameter in schema["paths"][route]["post"].get("parameters", []):
             if parameter["name"] == "thresholds":  # documented only: the parser's errors say which value
                 parameter["schema"]["anyOf"][0]["pattern"] = THRESHOLDS_PATTERN

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .bulk.options import BulkOptions
+from .video.frames import VideoOptions
 from .vision.devices import normalise_device_name
 from .vision.options import AgeModelOptions, DetectorOptions
 
@@ -116,6 +117,8 @@ class Settings(BaseSettings):
     detector: DetectorOptions = Field(default_factory=DetectorOptions)
     # Bulk annotation (`python -m inference_service.annotate`): how the run spreads over Ray.
     bulk: BulkOptions = Field(default_factory=BulkOptions)
+    # Videos (`POST /predict/video`, and video files in bulk annotation): sampling and limits.
+    video: VideoOptions = Field(default_factory=VideoOptions)
     decode_min_side: int = Field(0, ge=0, le=8192)  # >0: big JPEGs decode at 1/2..1/8 down to this side
 
     # Age checks: P(age >= T) per face for these thresholds when a request names none (empty: no checks).

@@ -10,20 +10,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..admission import Hold, Overloaded, Ticket
-from ..answers import AgeCheckRequest, answer
+from ..answers import AgeCheckRequest, answer, video_answer
 from ..inference import ModelRuntime
 from ..settings import Settings
+from ..video.frames import sample_frames
 from ..vision.decode import DecodedImage, ImageError, decode_image, decoded_bytes
 from ..worker import InferenceFailed, NotReady
 from .deps import DistributionDep, ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, file_too_large, status_of
-from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse
+from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse, VideoResponse
 from .uploads import UploadedFile, read_files
 
 router = APIRouter()
 
 
-def _multipart_body(field: str, many: bool) -> dict[str, Any]:
+def _multipart_body(field: str, many: bool, media: str = "image/*") -> dict[str, Any]:
     """The multipart request body; the batch's maxItems comes from the settings (app._openapi)."""
     binary = {"type": "string", "format": "binary", "minLength": 1}
     schema = {"type": "array", "items": binary, "minItems": 1} if many else binary
@@ -33,7 +34,7 @@ def _multipart_body(field: str, many: bool) -> dict[str, Any]:
             "content": {
                 "multipart/form-data": {
                     "schema": {"type": "object", "required": [field], "properties": {field: schema}},
-                    "encoding": {field: {"contentType": "image/*"}},
+                    "encoding": {field: {"contentType": media}},
                 }
             },
         }
@@ -149,6 +150,71 @@ async def predict_batch(
                 item["status"], item["detail"], _ = status_of(exc)
             results.append(item)
         return {"results": results}
+
+
+async def _sample(data: bytearray, limiter: anyio.CapacityLimiter, settings: Settings, hold: Hold) -> list:
+    """The video's kept frames, decoded on a decode thread; then held as memory like an image's array."""
+    frames = await anyio.to_thread.run_sync(
+        lambda: list(sample_frames(bytes(data), settings.video)), limiter=limiter
+    )
+    hold.resize(sum(frame.pixels.nbytes for frame in frames))
+    return frames
+
+
+@router.post(
+    "/predict/video",
+    response_model=VideoResponse,
+    response_model_exclude_none=True,
+    summary="Every person's age across a short video: one entry per face track",
+    description=(
+        "Send one video as the multipart field `file` (MP4, MOV, WebM, MKV or AVI; up to "
+        "`max_upload_bytes`, and `[service.video] max_seconds` long). Frames are sampled at "
+        "`[service.video] fps` (default 2 a second, at most `max_frames`), each goes through the same "
+        "detector and age model as `/predict`, faces are followed from frame to frame by box overlap, and "
+        "each person's frames are combined into one age (the page's live-mode rule; docs/videos.md). "
+        "Each frame is queued as its own job, so photos sent meanwhile are not held up behind the video. "
+        "`?thresholds=18` adds age checks to each track.\n\n"
+        "Example: `curl -F file=@clip.mp4 'http://127.0.0.1:8000/predict/video?thresholds=18'`"
+    ),
+    responses=documented(400, 401, 408, 413, 415, 422, 500, 503),
+    openapi_extra=_multipart_body("file", many=False, media="video/*"),
+)
+async def predict_video(
+    request: Request, runtime: ReadyRuntimeDep, settings: SettingsDep, thresholds: ThresholdsDep
+) -> dict[str, Any]:
+    with runtime.admission.admit() as ticket:
+        (upload,) = await read_files(
+            request, "file", 1, settings.max_upload_bytes, settings.upload_timeout_s, ticket.hold_upload
+        )
+        if upload.too_large:
+            raise file_too_large(settings.max_upload_bytes)
+        started = time.perf_counter()
+        data, upload.data = upload.data, bytearray()
+        with ticket.holding() as hold:
+            frames = await _sample(data, request.app.state.decode_limiter, settings, hold)
+            del data
+            decoded_at = time.perf_counter()
+            assert runtime.worker is not None
+            predictions = [
+                (frame.time_s, (await runtime.worker.predict(frame.pixels, ticket, request.receive))[0])
+                for frame in frames
+            ]
+        height, width = frames[0].pixels.shape[:2]
+    checks = AgeCheckRequest(tuple(thresholds), settings.check_confidence)
+    timings = {
+        "decode": round((decoded_at - started) * 1000, 1),
+        "faces": round((time.perf_counter() - decoded_at) * 1000, 1),
+    }
+    body = video_answer(
+        predictions,
+        (width, height),
+        checks,
+        metadata=runtime.metadata,
+        device=runtime.device,
+        timings_ms=timings,
+    )
+    body["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
+    return body
 
 
 @router.get(

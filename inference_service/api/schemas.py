@@ -114,6 +114,68 @@ class BatchResponse(BaseModel):
     results: list[BatchItem]
 
 
+class Track(BaseModel):
+    track: int = Field(description="the person's number in this video, from 1 in order of appearance")
+    first_s: float = Field(description="time of the first sampled frame the person is in, seconds")
+    last_s: float = Field(description="time of the last sampled frame the person is in, seconds")
+    frames: int = Field(description="sampled frames the person is in")
+    best_s: float = Field(description="time of the frame whose face the detector was surest of")
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in that frame, pixels")
+    score: float = Field(ge=0, le=1, description="detector confidence in that frame")
+    landmarks: list[tuple[float, float]] = Field(min_length=5, max_length=5, description="in that frame")
+    age: float = Field(description="the age of the track's combined distribution, years")
+    age_interval: tuple[float, float] = Field(description="its central interval (the model's mass)")
+    age_checks: list[AgeCheck] | None = Field(default=None, description="per requested threshold, when asked")
+
+
+class VideoInfo(BaseModel):
+    width: int
+    height: int
+    sampled_to_s: float = Field(description="time of the last sampled frame, seconds")
+
+
+class VideoResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tracks": [
+                    {
+                        "track": 1,
+                        "first_s": 0.0,
+                        "last_s": 4.5,
+                        "frames": 10,
+                        "best_s": 2.0,
+                        "box": [210.4, 96.2, 318.9, 236.0],
+                        "score": 0.9991,
+                        "landmarks": [
+                            [240.1, 152.3],
+                            [288.0, 151.7],
+                            [264.2, 178.9],
+                            [243.5, 205.1],
+                            [284.9, 204.6],
+                        ],
+                        "age": 33.4,
+                        "age_interval": [28.6, 38.9],
+                        "age_checks": [{"threshold": 18, "p_over": 0.998, "verdict": "over"}],
+                    }
+                ],
+                "frames": 10,
+                "video": {"width": 640, "height": 360, "sampled_to_s": 4.5},
+                "model": {"name": "age-ensemble-utkface", "version": "0.8.0-ensemble"},
+                "device": "cpu",
+                "timings_ms": {"decode": 48.2, "faces": 812.5, "total": 866.0},
+            }
+        }
+    )
+
+    tracks: list[Track] = Field(description="one entry per person, by track number")
+    frames: int = Field(description="frames sampled (service.cfg [service.video] fps, max_frames)")
+    video: VideoInfo
+    model: ModelRef
+    device: str
+    timings_ms: dict[str, float]
+
+
 class ErrorResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"detail": "The upload is empty."}})
 

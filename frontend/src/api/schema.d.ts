@@ -103,6 +103,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/predict/video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Every person's age across a short video: one entry per face track
+         * @description Send one video as the multipart field `file` (MP4, MOV, WebM, MKV or AVI; up to `max_upload_bytes`, and `[service.video] max_seconds` long). Frames are sampled at `[service.video] fps` (default 2 a second, at most `max_frames`), each goes through the same detector and age model as `/predict`, faces are followed from frame to frame by box overlap, and each person's frames are combined into one age (the page's live-mode rule; docs/videos.md). Each frame is queued as its own job, so photos sent meanwhile are not held up behind the video. `?thresholds=18` adds age checks to each track.
+         *
+         *     Example: `curl -F file=@clip.mp4 'http://127.0.0.1:8000/predict/video?thresholds=18'`
+         */
+        post: operations["predict_video_predict_video_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ready": {
         parameters: {
             query?: never;
@@ -552,6 +574,178 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** Track */
+        Track: {
+            /**
+             * Age
+             * @description the age of the track's combined distribution, years
+             */
+            age: number;
+            /**
+             * Age Checks
+             * @description per requested threshold, when asked
+             */
+            age_checks?: components["schemas"]["AgeCheck"][] | null;
+            /**
+             * Age Interval
+             * @description its central interval (the model's mass)
+             */
+            age_interval: [
+                number,
+                number
+            ];
+            /**
+             * Best S
+             * @description time of the frame whose face the detector was surest of
+             */
+            best_s: number;
+            /**
+             * Box
+             * @description x1, y1, x2, y2 in that frame, pixels
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * First S
+             * @description time of the first sampled frame the person is in, seconds
+             */
+            first_s: number;
+            /**
+             * Frames
+             * @description sampled frames the person is in
+             */
+            frames: number;
+            /**
+             * Landmarks
+             * @description in that frame
+             */
+            landmarks: [
+                number,
+                number
+            ][];
+            /**
+             * Last S
+             * @description time of the last sampled frame the person is in, seconds
+             */
+            last_s: number;
+            /**
+             * Score
+             * @description detector confidence in that frame
+             */
+            score: number;
+            /**
+             * Track
+             * @description the person's number in this video, from 1 in order of appearance
+             */
+            track: number;
+        };
+        /** VideoInfo */
+        VideoInfo: {
+            /** Height */
+            height: number;
+            /**
+             * Sampled To S
+             * @description time of the last sampled frame, seconds
+             */
+            sampled_to_s: number;
+            /** Width */
+            width: number;
+        };
+        /**
+         * VideoResponse
+         * @example {
+         *       "device": "cpu",
+         *       "frames": 10,
+         *       "model": {
+         *         "name": "age-ensemble-utkface",
+         *         "version": "0.8.0-ensemble"
+         *       },
+         *       "timings_ms": {
+         *         "decode": 48.2,
+         *         "faces": 812.5,
+         *         "total": 866
+         *       },
+         *       "tracks": [
+         *         {
+         *           "age": 33.4,
+         *           "age_checks": [
+         *             {
+         *               "p_over": 0.998,
+         *               "threshold": 18,
+         *               "verdict": "over"
+         *             }
+         *           ],
+         *           "age_interval": [
+         *             28.6,
+         *             38.9
+         *           ],
+         *           "best_s": 2,
+         *           "box": [
+         *             210.4,
+         *             96.2,
+         *             318.9,
+         *             236
+         *           ],
+         *           "first_s": 0,
+         *           "frames": 10,
+         *           "landmarks": [
+         *             [
+         *               240.1,
+         *               152.3
+         *             ],
+         *             [
+         *               288,
+         *               151.7
+         *             ],
+         *             [
+         *               264.2,
+         *               178.9
+         *             ],
+         *             [
+         *               243.5,
+         *               205.1
+         *             ],
+         *             [
+         *               284.9,
+         *               204.6
+         *             ]
+         *           ],
+         *           "last_s": 4.5,
+         *           "score": 0.9991,
+         *           "track": 1
+         *         }
+         *       ],
+         *       "video": {
+         *         "height": 360,
+         *         "sampled_to_s": 4.5,
+         *         "width": 640
+         *       }
+         *     }
+         */
+        VideoResponse: {
+            /** Device */
+            device: string;
+            /**
+             * Frames
+             * @description frames sampled (service.cfg [service.video] fps, max_frames)
+             */
+            frames: number;
+            model: components["schemas"]["ModelRef"];
+            /** Timings Ms */
+            timings_ms: {
+                [key: string]: number;
+            };
+            /**
+             * Tracks
+             * @description one entry per person, by track number
+             */
+            tracks: components["schemas"]["Track"][];
+            video: components["schemas"]["VideoInfo"];
+        };
     };
     responses: never;
     parameters: never;
@@ -949,6 +1143,170 @@ export interface operations {
                     /**
                      * @example {
                      *       "detail": "The multipart field 'file' is missing."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The models are still loading, or the work queued ahead would take longer than `max_queue_wait_s` (5 s) to start, or the queued uploads hold `max_queued_bytes`. Retry-After says when to try again: a return slot at or after the time the queue is expected to have room, spread so that refused clients come back as fast as the queue drains. */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description a refusal by the queue: the seconds a request arriving now would wait */
+                    "X-Queue-Wait"?: number;
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The service is busy; retry after a moment."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    predict_video_predict_video_post: {
+        parameters: {
+            query?: {
+                /** @description Age checks: up to 8 comma-separated whole ages, e.g. `13,18,21,25`. Each face then carries `age_checks`: the calibrated probability that the person is at least that old, and a verdict. Absent: the service's `age_thresholds`; empty: no checks. */
+                thresholds?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoResponse"];
+                };
+            };
+            /** @description The upload is not a decodable image (truncated or corrupt), or the body is not valid multipart. */
+            400: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The image data is broken (OSError)."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Only when `api_key` is configured: the X-API-Key header is missing or wrong. */
+            401: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A valid X-API-Key header is required."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body was still arriving after `upload_timeout_s` (a stalled or very slow client). */
+            408: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The upload did not arrive within 30 s."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The upload is over the byte limit, or the image over the pixel limit. */
+            413: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The image is 30000x30000 pixels; the limit is 40,000,000 pixels."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The upload is not an image, or its format is not supported (SVG, PDF, text...). */
+            415: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The upload is not an image Pillow can identify."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not multipart/form-data, lacks the file field, or has too many files (at most 8); or `thresholds` is malformed, out of the model's age range, or asked of a model without a distribution. */
+            422: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The multipart field 'file' is missing."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The detector or the age model failed on this image; the detail carries the request id. */
+            500: {
+                headers: {
+                    /** @description the request id, also found in the service's logs */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal error while processing the request (request id 5f0c6d0e9b7a4c55)."
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];

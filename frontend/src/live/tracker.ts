@@ -2,6 +2,8 @@
  * Faces followed from frame to frame by box overlap: each answer's faces are matched to the
  * live tracks greedily, highest IoU first; a face no track overlaps enough starts a new track;
  * a track unseen for more than `missFrames` answers has left and ends.
+ * The same rule follows faces through videos (inference_service/video/tracks.py); both run the cases of
+ * tracking-cases.json.
  */
 import type { Face } from '../api/types';
 import {

@@ -37,7 +37,14 @@ def test_schemathesis_finds_no_failures(server: ServerProcess, tmp_path: Path) -
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Tested: 6" in output and "No issues found" in output
+    assert "Tested: 7" in output and "❌" not in output
+    # Schemathesis makes valid PNGs for image/* parts, but nothing it makes for video/* is a video, so
+    # /predict/video rightly refuses most of its cases (415): the one warning allowed.
+    warnings = output.split("=== WARNINGS ===")[1].split("=== SUMMARY ===")[0] if "WARNINGS" in output else ""
+    listed = [line.strip() for line in warnings.splitlines() if line.strip().startswith("- ")]
+    assert "No issues found" in output or (
+        listed == ["- POST /predict/video"] and "Schema validation mismatch" in warnings
+    ), output[-3000:]
     assert httpx.get(server.url + "/health", timeout=10).status_code == 200
 
 
