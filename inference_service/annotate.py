@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--actors", type=int, help="model-holding actors (default: bulk.actors)")
     parser.add_argument("--config", help="the service.cfg to use (default: $AGE_CONFIG, else ./service.cfg)")
     parser.add_argument("--resume", action="store_true", help="skip sources OUT already has rows for")
+    parser.add_argument(
+        "--per-frame",
+        action="store_true",
+        help="videos: a row per face per sampled frame too (beside each track's)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return parser.parse_args(argv)
 
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             actors=args.actors,
             resume=args.resume,
             progress=not args.no_progress,
+            per_frame=args.per_frame,
         )
     except (BulkError, SettingsError, AgeCheckError, CheckpointError, FileNotFoundError) as exc:
         print(f"annotate: {exc}", file=sys.stderr)

@@ -113,15 +113,20 @@ def _track(
 
 
 def video_answer(
-    frames: list[tuple[float, Prediction]], size: tuple[int, int], checks: AgeCheckRequest, **about: Any
+    frames: list[tuple[float, Prediction]],
+    size: tuple[int, int],
+    checks: AgeCheckRequest,
+    per_frame: bool = False,
+    **about: Any,
 ) -> dict[str, Any]:
     """The answer for one video of `size` (width, height): one entry per person (track) over its sampled
     frames (time in seconds, prediction), in `_track`'s shape, which is also the bulk annotator's row of a
-    track. `about`: metadata, device and timings_ms, as `answer` takes them."""
+    track. `per_frame` adds each sampled frame's faces, as `answer` gives them, each naming its track (the
+    bulk annotator's --per-frame). `about`: metadata, device and timings_ms, as `answer` takes them."""
     metadata, (width, height) = about["metadata"], size
     times = [time_s for time_s, _ in frames]
     tracks = follow([prediction.faces for _, prediction in frames])
-    return {
+    body = {
         "tracks": [_track(t, times, width, height, checks, metadata) for t in tracks],
         "frames": len(frames),
         "video": {"width": width, "height": height, "sampled_to_s": times[-1] if times else 0.0},
@@ -129,3 +134,17 @@ def video_answer(
         "device": about["device"],
         "timings_ms": about["timings_ms"],
     }
+    if per_frame:
+        owner = {id(face): track.id for track in tracks for face in track.faces}
+        body["per_frame"] = [
+            {
+                "time_s": time_s,
+                "truncated": prediction.truncated,
+                "faces": [
+                    {**_face(face, width, height, checks, metadata), "track": owner[id(face)]}
+                    for face in prediction.faces
+                ],
+            }
+            for time_s, prediction in frames
+        ]
+    return body

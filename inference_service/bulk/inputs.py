@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..video.frames import VIDEO_SUFFIXES
 from ..vision.decode import IMAGE_SUFFIXES
 
-# Folders yield files that look like photos; those the decoder refuses (SVG, HEIC...) become error rows.
-PHOTO_SUFFIXES = frozenset((*IMAGE_SUFFIXES, ".svg", ".svgz", ".heic", ".heif", ".avif", ".jxl"))
+# Folders yield files that look like photos or videos; those refused (SVG, HEIC...) become error rows.
+PHOTO_SUFFIXES = frozenset(
+    (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, ".svg", ".svgz", ".heic", ".heif", ".avif", ".jxl")
+)
 LIST_SUFFIXES = frozenset((".txt", ".lst"))
 _GLOB = frozenset("*?[")
 

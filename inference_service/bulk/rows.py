@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..api.errors import file_too_large, status_of
+from ..video.frames import VIDEO_SUFFIXES
 from ..vision.decode import DecodedImage, ImageError, decode_image
 from .inputs import read_source
 
@@ -40,8 +41,17 @@ SCHEMA = pa.schema(
         ("model_version", pa.string()),
         ("width", pa.int32()),
         ("height", pa.int32()),
+        # Videos: a track row per person (face null); with --per-frame also a row per face per sampled frame.
+        ("track", pa.int32()),  # the person's track in the video (null for photos)
+        ("time_s", pa.float64()),  # a per-frame row's frame time, seconds
+        ("first_s", pa.float64()),  # a track row: first and last sampled frame the person is in, seconds
+        ("last_s", pa.float64()),
+        ("best_s", pa.float64()),  # a track row: the frame its box and landmarks come from
+        ("track_frames", pa.int32()),  # a track row: sampled frames the person is in
     ]
 )
+
+VIDEO = "video"  # the `format` of a DECODED row holding a video's bytes: the actor samples its frames
 
 # What a decoding task hands an actor: the pixels as raw bytes (no pickling, any size).
 DECODED = pa.schema(
@@ -79,6 +89,8 @@ def photo_row(source: str, max_upload_bytes: int, max_pixels: int, min_side: int
         return error_row(source, read_error(exc))
     if data is None:
         return error_row(source, file_too_large(max_upload_bytes))
+    if source.lower().endswith(VIDEO_SUFFIXES):  # sampled in the actor, which holds the frames' memory
+        return {"source": source, "status": OK, "format": VIDEO, "original": data}
     try:
         decoded = decode_image(data, max_pixels, min_side)
     except ImageError as exc:
@@ -138,3 +150,37 @@ def table(rows: Iterable[dict[str, Any]], schema: pa.Schema = SCHEMA) -> pa.Tabl
     """Rows as a table of exactly `schema` (missing columns are null), so every block agrees."""
     rows = list(rows)
     return pa.table({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+
+
+def video_rows(source: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """`POST /predict/video`'s answer as rows: one per track (one saying none when nobody was seen), then,
+    when the answer carries them (--per-frame), one per face per sampled frame, each naming its track."""
+    video = {
+        "source": source,
+        "status": OK,
+        "faces": len(body["tracks"]),
+        "truncated": False,
+        "model_name": body["model"]["name"],
+        "model_version": body["model"]["version"],
+        "width": body["video"]["width"],
+        "height": body["video"]["height"],
+    }
+    rows = [{**video, **_track_columns(track)} for track in body["tracks"]] or [video]
+    for frame in body.get("per_frame", []):
+        truncated = {"truncated": frame["truncated"], "time_s": frame["time_s"]}
+        rows += [
+            {**video, **truncated, **_face_columns(index, face), "track": face["track"]}
+            for index, face in enumerate(frame["faces"])
+        ]
+    return rows
+
+
+def _track_columns(track: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "track": track["track"],
+        "first_s": track["first_s"],
+        "last_s": track["last_s"],
+        "best_s": track["best_s"],
+        "track_frames": track["frames"],
+        **{key: track.get(key) for key in ("box", "score", "landmarks", "age", "age_interval", "age_checks")},
+    }

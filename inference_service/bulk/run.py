@@ -22,16 +22,29 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from ..answers import AgeCheckRequest, answer
+from ..answers import AgeCheckRequest, answer, video_answer
 from ..inference import pipeline_from_settings, warm_up
 from ..settings import Settings
+from ..video.frames import sample_frames
 from ..vision.age_checks import check_thresholds
 from ..vision.checkpoint import read_metadata
+from ..vision.decode import ImageError
 from ..vision.pipeline import Prediction
 from ..worker import InferenceFailed
 from .inputs import list_sources
 from .parts import PartWriter, TornOutput, done_sources, out_has_parquet
-from .rows import DECODED, OK, SCHEMA, answer_rows, decoded_image, error_row, photo_row, table
+from .rows import (
+    DECODED,
+    OK,
+    SCHEMA,
+    VIDEO,
+    answer_rows,
+    decoded_image,
+    error_row,
+    photo_row,
+    table,
+    video_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +99,17 @@ def no_openvino_telemetry() -> None:
 class Annotator:
     """A Ray actor holding the service's pipeline: decoded photos in, Parquet rows out."""
 
-    def __init__(self, settings: Settings, thresholds: tuple[int, ...]):
+    def __init__(self, settings: Settings, thresholds: tuple[int, ...], per_frame: bool = False):
         no_openvino_telemetry()
         self.pipeline = pipeline_from_settings(actor_settings(settings))
         warm_up(self.pipeline)
         self.checks = AgeCheckRequest(thresholds, settings.check_confidence)
         self.device = str(self.pipeline.estimator.device)
+        self.video, self.per_frame = settings.video, per_frame
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
-        readable = [row for row in rows if row["status"] == OK]
+        readable = [row for row in rows if row["status"] == OK and row["format"] != VIDEO]
         predictions = iter(self._predict(readable))
         out: list[dict[str, Any]] = []
         for row in rows:
@@ -103,6 +117,9 @@ class Annotator:
                 out.append(
                     {"source": row["source"], "status": row["status"], "error": row["error"], "faces": 0}
                 )
+                continue
+            if row["format"] == VIDEO:
+                out.extend(self._video(row["source"], row["original"]))
                 continue
             result = next(predictions)
             out.extend(
@@ -116,6 +133,28 @@ class Annotator:
         meta = self.pipeline.metadata
         body = answer(prediction, row["width"], row["height"], meta, self.device, self.checks, {})
         return answer_rows(row["source"], body)
+
+    def _video(self, source: str, data: bytes) -> list[dict[str, Any]]:
+        """A video's rows: its frames sampled here, their faces aged in shared batches, one row per track."""
+        try:
+            frames = list(sample_frames(data, self.video))
+            predictions = self.pipeline.predict_many([frame.pixels for frame in frames])
+        except ImageError as exc:
+            return [error_row(source, exc)]
+        except Exception as exc:
+            log.error("inference failed on one video: %s", type(exc).__name__)
+            return [error_row(source, InferenceFailed(type(exc).__name__))]
+        height, width = frames[0].pixels.shape[:2]
+        body = video_answer(
+            [(frame.time_s, prediction) for frame, prediction in zip(frames, predictions, strict=True)],
+            (width, height),
+            self.checks,
+            per_frame=self.per_frame,
+            metadata=self.pipeline.metadata,
+            device=self.device,
+            timings_ms={},
+        )
+        return video_rows(source, body)
 
     def _predict(self, rows: list[dict[str, Any]]) -> list[Prediction | Exception]:
         """All photos' faces in shared age batches; if that fails, photo by photo, so one bad photo
@@ -234,7 +273,9 @@ def actor_pool(actors: int, calls: int) -> Any:
     )
 
 
-def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int, ...], actors: int) -> Any:
+def build_dataset(
+    settings: Settings, sources: list[str], thresholds: tuple[int, ...], actors: int, per_frame: bool = False
+) -> Any:
     """The lazy Ray Data pipeline; nothing runs until it is written."""
     bulk = settings.bulk
     blocks = max(1, math.ceil(len(sources) / bulk.batch_photos))
@@ -255,7 +296,7 @@ def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int,
         )
         .map_batches(
             Annotator,
-            fn_constructor_kwargs={"settings": settings, "thresholds": thresholds},
+            fn_constructor_kwargs={"settings": settings, "thresholds": thresholds, "per_frame": per_frame},
             compute=actor_pool(actors, bulk.calls_per_actor),
             num_cpus=bulk.actor_cpus,
             batch_size=bulk.batch_photos,
@@ -265,7 +306,13 @@ def build_dataset(settings: Settings, sources: list[str], thresholds: tuple[int,
 
 
 def write(
-    settings: Settings, sources: list[str], checks: tuple[int, ...], actors: int, out: str, progress: bool
+    settings: Settings,
+    sources: list[str],
+    checks: tuple[int, ...],
+    actors: int,
+    out: str,
+    progress: bool,
+    per_frame: bool = False,
 ) -> tuple[int, int]:
     """Run the pipeline into Parquet parts under `out`, from a driver or from a task on the cluster;
     (sources written, parts written). A failure leaves the parts written so far, each whole."""
@@ -273,7 +320,7 @@ def write(
     bulk = settings.bulk
     writer = PartWriter(out, bulk.file_sources, bulk.file_seconds, SCHEMA)
     try:
-        dataset = build_dataset(settings, sources, checks, actors)
+        dataset = build_dataset(settings, sources, checks, actors, per_frame)
         for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             writer.add(block)
         writer.flush()
@@ -298,6 +345,7 @@ def annotate(
     actors: int | None = None,
     resume: bool = False,
     progress: bool = True,
+    per_frame: bool = False,
 ) -> RunSummary:
     """Annotate every source in `inputs` into Parquet files under `out`; see docs/bulk-annotation.md."""
     started = time.perf_counter()
@@ -309,7 +357,7 @@ def annotate(
         client = connect(address, pool)
         try:
             check_cpus(settings, pool)
-            job = (settings, todo, checks, pool, out, progress)
+            job = (settings, todo, checks, pool, out, progress, per_frame)
             if client:  # Ray Data cannot drive from a Ray Client: a task on the cluster does, using no CPU
                 _, parts = ray.get(ray.remote(num_cpus=0)(write).remote(*job))
             else:

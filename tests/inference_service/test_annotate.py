@@ -389,3 +389,43 @@ def test_a_ray_client_connection_the_proxy_aborts_is_tried_again(
     failures = iter([True] * run.CLIENT_ATTEMPTS)
     with pytest.raises(BulkError, match=f"refused {run.CLIENT_ATTEMPTS} connections"):
         run.connect("ray://127.0.0.1:1", 1)
+
+
+def test_a_video_gives_a_row_per_track_and_with_per_frame_a_row_per_face_per_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: httpx.Client, service_config: Path
+) -> None:
+    """An actor samples a video as POST /predict/video does and writes its answer as rows; a broken video is
+    the API's error row."""
+    from .video.clips import encode, enter_and_leave
+
+    for key in [k for k in os.environ if k.startswith("AGE_")]:
+        monkeypatch.delenv(key)
+    settings = Settings.load(service_config)  # the API under test: the same settings
+    frames, _ = enter_and_leave(Image.open(PHOTOS / "pexels" / "pexels-andrea-piacquadio-774909.jpg"))
+    clip = encode(frames)
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    (tmp_path / "cut.mp4").write_bytes(clip[: len(clip) // 2])
+    sources = list_sources([str(tmp_path)])
+    assert [Path(s).name for s in sources] == ["clip.mp4", "cut.mp4"]
+    limits = (settings.max_upload_bytes, settings.max_image_pixels, settings.decode_min_side)
+    rows = Annotator(settings, (18,), per_frame=True)(decode_batch(pa.table({"source": sources}), *limits))
+    by_source = _by_source(rows)
+    track_row, *frame_rows = by_source[sources[0]]
+    (track,) = _post_video(client, clip)["tracks"]
+    assert (track_row["track"], track_row["track_frames"], track_row["faces"]) == (1, track["frames"], 1)
+    assert (track_row["first_s"], track_row["last_s"], track_row["best_s"]) == (
+        track["first_s"],
+        track["last_s"],
+        track["best_s"],
+    )
+    assert track_row["face"] is None and track_row["age"] == pytest.approx(track["age"], abs=0.11)
+    assert [r["time_s"] for r in frame_rows] == [track["first_s"] + 0.5 * i for i in range(track["frames"])]
+    assert {(r["track"], r["face"]) for r in frame_rows} == {(1, 0)}
+    (cut,) = by_source[sources[1]]
+    assert (cut["status"], cut["error"]) == (400, "The video data is broken or cut short.")
+
+
+def _post_video(client: httpx.Client, data: bytes) -> dict:
+    response = client.post("/predict/video", files={"file": ("clip.mp4", data, "video/mp4")})
+    assert response.status_code == 200, response.text
+    return response.json()
