@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import av
 import numpy as np
 import pytest
 
@@ -44,6 +47,19 @@ def test_bad_input_gets_a_clear_error_and_the_api_status(data: bytes, status: in
     with pytest.raises(ImageError, match=words) as raised:
         list(sample_frames(data))
     assert raised.value.status == status
+
+
+def test_sound_without_pictures_is_not_a_video() -> None:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as output:
+        stream = output.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            output.mux(packet)
+    with pytest.raises(ImageError, match="with a video stream") as raised:
+        list(sample_frames(buffer.getvalue()))
+    assert raised.value.status == 415
 
 
 @pytest.mark.parametrize(
