@@ -27,8 +27,8 @@ from ..inference import pipeline_from_settings, warm_up
 from ..settings import Settings
 from ..video.frames import sample_frames
 from ..vision.age_checks import check_thresholds
-from ..vision.checkpoint import read_metadata
 from ..vision.decode import ImageError
+from ..vision.ensemble import read_model_metadata
 from ..vision.pipeline import Prediction
 from ..worker import InferenceFailed
 from .inputs import list_sources
@@ -239,8 +239,9 @@ def check_cpus(settings: Settings, actors: int) -> None:
 def _thresholds(settings: Settings, thresholds: list[int] | None) -> tuple[int, ...]:
     """The age checks (None: the settings' default, as the API does), refused before Ray starts."""
     chosen = settings.age_thresholds if thresholds is None else thresholds
+    model = read_model_metadata(settings.age_model.path).model  # a checkpoint or an ensemble file
     try:
-        return tuple(check_thresholds(sorted(set(chosen)), read_metadata(settings.age_model.path).model))
+        return tuple(check_thresholds(sorted(set(chosen)), model))
     except ValueError as exc:
         raise BulkError(str(exc)) from None
 

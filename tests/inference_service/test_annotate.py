@@ -429,3 +429,18 @@ def _post_video(client: httpx.Client, data: bytes) -> dict:
     response = client.post("/predict/video", files={"file": ("clip.mp4", data, "video/mp4")})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def test_age_checks_are_checked_against_the_shipped_model_an_ensemble_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped model is an ensemble file, not a checkpoint: its age range bounds --thresholds."""
+    from inference_service.bulk.run import _thresholds
+
+    for key in [k for k in os.environ if k.startswith("AGE_")]:
+        monkeypatch.delenv(key)
+    settings = Settings.load()
+    assert str(settings.age_model.path).endswith(".json")
+    assert _thresholds(settings, [21, 18, 18]) == (18, 21)
+    with pytest.raises(BulkError, match="outside the model's age range"):
+        _thresholds(settings, [150])
