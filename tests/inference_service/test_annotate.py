@@ -262,6 +262,62 @@ def test_a_killed_run_keeps_its_parts_and_resume_does_every_source_exactly_once(
         _assert_rows_match_the_api(by_source[str(source)], _post(client, source))
 
 
+def _newest_raylet(cluster: RayCluster) -> int:
+    """The raylet of the node that joined last (the second node of a two-node cluster)."""
+    raylets = []
+    for pid in cluster.processes():
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            started = Path(f"/proc/{pid}").stat().st_mtime
+        except OSError:
+            continue
+        if program.endswith(b"/raylet"):
+            raylets.append((started, pid))
+    assert len(raylets) == 2, raylets
+    return max(raylets)[1]
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_run_leaves_every_source_exactly_once(
+    service_config: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """SIGKILL to the second node's raylet once the first part is on disk: Ray restarts the lost actor's
+    work on the node left, and the run finishes with every source in exactly one part (or, had it failed,
+    --resume on the node left would finish it)."""
+    config = tmp_path / "bulk.cfg"
+    config.write_text(service_config.read_text() + "\n" + BULK + "file_sources = 20\n")
+    chips = _chips(80, offset=7)
+    listed = tmp_path / "sources.txt"
+    listed.write_text("\n".join(str(p) for p in chips) + "\n")
+    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+    ray_cluster = RayCluster(tmp_path_factory.mktemp("rayk"), nodes=2, cpus=1)
+    try:
+        ray_cluster.start()
+        args, env = _command(ray_cluster, config, out, str(listed), tmpdir=driver_tmp)
+        run = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 300
+        while not list(out.glob("*.parquet")) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.poll() is None, "the run ended before a part was on disk"
+        os.kill(_newest_raylet(ray_cluster), signal.SIGKILL)
+        _, stderr = run.communicate(timeout=600)
+        if run.returncode != 0:  # a failed run must leave what --resume finishes, on the node left
+            resumed = [*args, "--resume", "--actors", "1"]
+            subprocess.run(
+                resumed, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=True
+            )
+    finally:
+        ray_cluster.stop()
+    assert not ray_cluster.processes(), "Ray processes outlived the test"
+    sources = [
+        s for part in out.glob("*.parquet") for s in set(pq.read_table(part).column("source").to_pylist())
+    ]
+    assert sorted(sources) == sorted(map(str, chips)), stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_ray_client_address_drives_the_run_from_a_task_on_the_cluster(
     client: httpx.Client, service_config: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
