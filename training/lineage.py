@@ -192,7 +192,8 @@ def _single_stages(folder: Path, role: str) -> dict[str, Stage]:
     for path in sorted(folder.glob("*.toml")):
         stage = read_stage(path)
         found[stage.output] = stage
-    for stage in found.values():
+    depth = {}
+    for output, stage in found.items():
         init, steps = stage.config.model.init, 0
         while init not in NOT_FILES:
             if init not in found or steps == len(found):
@@ -201,7 +202,8 @@ def _single_stages(folder: Path, role: str) -> dict[str, Stage]:
                     f"not {init!r}"
                 )
             init, steps = found[init].config.model.init, steps + 1
-    return found
+        depth[output] = steps
+    return {output: found[output] for output in sorted(found, key=lambda o: (depth[o], o))}  # trained in order
 
 
 def ensemble_members_differ(lineage: Lineage, ensemble: Path = SHIPPED_ENSEMBLE) -> list[str]:
