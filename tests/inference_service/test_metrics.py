@@ -59,6 +59,7 @@ def test_the_model_is_described_and_labels_carry_no_user_data(client: httpx.Clie
     assert routes <= {
         "/predict",
         "/predict/batch",
+        "/predict/video",
         "/health",
         "/ready",
         "/model",
