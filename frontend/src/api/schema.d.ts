@@ -373,7 +373,7 @@ export interface components {
          *         "min_face": 0,
          *         "name": "retinaface-mobilenet0.25",
          *         "nms_threshold": 0.4,
-         *         "runtime": "openvino",
+         *         "runtime": "onnxruntime",
          *         "score_threshold": 0.9,
          *         "threads": 0
          *       },

@@ -15,22 +15,23 @@ SHARED = sorted(PHOTOS.glob("*/*.jpg"))
 
 
 @pytest.fixture(scope="module")
-def on_onnxruntime() -> RetinaFaceDetector:
-    return RetinaFaceDetector(DetectorOptions(runtime="onnxruntime"))
+def on_openvino() -> RetinaFaceDetector:
+    return RetinaFaceDetector(DetectorOptions(runtime="openvino"))
 
 
-def test_openvino_is_the_default_runtime(detector: RetinaFaceDetector) -> None:
-    assert detector.options.runtime == "openvino"
-    assert detector.describe()["runtime"] == "openvino"
+def test_onnxruntime_is_the_default_runtime(detector: RetinaFaceDetector) -> None:
+    """Both measured at the same speed here (docs/performance.md); ONNX Runtime is the default."""
+    assert detector.options.runtime == "onnxruntime"
+    assert detector.describe()["runtime"] == "onnxruntime"
 
 
 @pytest.mark.parametrize("path", SHARED, ids=lambda p: p.name)
 def test_both_runtimes_find_the_same_faces(
-    path, detector: RetinaFaceDetector, on_onnxruntime: RetinaFaceDetector
+    path, detector: RetinaFaceDetector, on_openvino: RetinaFaceDetector
 ) -> None:
     """fp32 on both: the same faces in the same order, boxes and landmarks within a tenth of a pixel."""
     image = read_image_file(str(path))
-    found, reference = detector.detect(image), on_onnxruntime.detect(image)
+    found, reference = on_openvino.detect(image), detector.detect(image)
     assert len(found) == len(reference)
     for a, b in zip(found, reference):
         assert np.abs(a.box - b.box).max() < 0.1
