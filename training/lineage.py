@@ -203,7 +203,8 @@ def _single_stages(folder: Path, role: str) -> dict[str, Stage]:
                 )
             init, steps = found[init].config.model.init, steps + 1
         depth[output] = steps
-    return {output: found[output] for output in sorted(found, key=lambda o: (depth[o], o))}  # trained in order
+    # in the order they train: a member after the one it starts from
+    return {output: found[output] for output in sorted(found, key=lambda o: (depth[o], o))}
 
 
 def ensemble_members_differ(lineage: Lineage, ensemble: Path = SHIPPED_ENSEMBLE) -> list[str]:
