@@ -1,5 +1,5 @@
-"""The hand-marked faces of ../shared/data/photos/dlib_examples and box overlap: what the detection tests
-and the benchmarks that judge detection share."""
+"""The hand-marked faces of ../shared/data/photos/dlib_examples, shared by the detection tests and the
+benchmarks that judge detection (box overlap is the tracker's `inference_service.video.tracks.iou`)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,3 @@ def marked_faces(folder: Path = DLIB) -> dict[str, list[tuple[float, float, floa
                 for box in image.iter("box")
             ]
     return truth
-
-
-def iou(a: list[float] | tuple, b: list[float] | tuple) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0

@@ -102,6 +102,13 @@ def _annotate(
     return result
 
 
+@pytest.fixture
+def no_age_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AGE_* variable of the calling shell: settings come from the files the test names."""
+    for key in [k for k in os.environ if k.startswith("AGE_")]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
     """Two Ray nodes of one CPU each on 127.0.0.1, stopped whatever happens."""
@@ -387,12 +394,8 @@ def test_an_out_folder_with_results_needs_resume(tmp_path: Path) -> None:
     assert skipped == 1 and str(DLIB / "dogs.jpg") not in todo and len(todo) == 11
 
 
-def test_an_actor_running_batches_in_threads_gives_the_rows_of_one_at_a_time(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_an_actor_running_batches_in_threads_gives_the_rows_of_one_at_a_time(no_age_env: None) -> None:
     """`bulk.calls_per_actor` > 1 runs an actor's batches at once in threads; its rows must not change."""
-    for key in [k for k in os.environ if k.startswith("AGE_")]:
-        monkeypatch.delenv(key)
     settings = Settings.load()
     chips = sorted(str(p) for p in UTKFACE.glob("*.jpg"))[:24]
     photos = [str(DLIB / "2008_002506.jpg"), str(DLIB / "dogs.jpg")]
@@ -448,14 +451,12 @@ def test_a_ray_client_connection_the_proxy_aborts_is_tried_again(
 
 
 def test_a_video_gives_a_row_per_track_and_with_per_frame_a_row_per_face_per_frame(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: httpx.Client, service_config: Path
+    tmp_path: Path, no_age_env: None, client: httpx.Client, service_config: Path
 ) -> None:
     """An actor samples a video as POST /predict/video does and writes its answer as rows; a broken video is
     the API's error row."""
     from .video.clips import encode, enter_and_leave
 
-    for key in [k for k in os.environ if k.startswith("AGE_")]:
-        monkeypatch.delenv(key)
     settings = Settings.load(service_config)  # the API under test: the same settings
     frames, _ = enter_and_leave(Image.open(PHOTOS / "pexels" / "pexels-andrea-piacquadio-774909.jpg"))
     clip = encode(frames)
@@ -487,14 +488,10 @@ def _post_video(client: httpx.Client, data: bytes) -> dict:
     return response.json()
 
 
-def test_age_checks_are_checked_against_the_shipped_model_an_ensemble_file(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_age_checks_are_checked_against_the_shipped_model_an_ensemble_file(no_age_env: None) -> None:
     """The shipped model is an ensemble file, not a checkpoint: its age range bounds --thresholds."""
     from inference_service.bulk.run import _thresholds
 
-    for key in [k for k in os.environ if k.startswith("AGE_")]:
-        monkeypatch.delenv(key)
     settings = Settings.load()
     assert str(settings.age_model.path).endswith(".json")
     assert _thresholds(settings, [21, 18, 18]) == (18, 21)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.ground_truth import iou, marked_faces
+from bench.ground_truth import marked_faces
 from inference_service.settings import Settings
+from inference_service.video.tracks import iou
 from inference_service.vision.pipeline import FacePipeline
 
 from ..conftest import (
