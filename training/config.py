@@ -19,6 +19,9 @@ from inference_service.vision.model_config import Arch, ModelConfig
 class DataConfig:
     prepared: str = "data/prepared/utkface-160"  # output folder of `python -m training prepare`
     limit: int = 0  # use a fixed random N of the training samples (quick runs, tests); 0 = all
+    # Splits trained on. ["train", "val"] retrains a recipe whose epoch count a validation run fixed: the
+    # last epoch is then the checkpoint (validation is no longer held out). Never the test split.
+    train_splits: list[str] = field(default_factory=lambda: ["train"])
 
 
 @dataclass
@@ -212,6 +215,13 @@ def _apply(section: Any, values: dict[str, Any], where: str) -> None:
 RECORD_SECTIONS = ("lineage",)
 
 
+def _check(config: TrainConfig) -> TrainConfig:
+    splits = config.data.train_splits
+    if "train" not in splits or not set(splits) <= {"train", "val"}:
+        raise ValueError(f'data.train_splits must be ["train"] or ["train", "val"], not {splits!r}')
+    return config
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Defaults, then the TOML file, then `section.key=value` overrides, in that order."""
     config = TrainConfig()
@@ -232,4 +242,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if section not in {f.name for f in fields(config)}:
             raise ValueError(f"unknown config section {section!r} in override {item!r}")
         _apply(getattr(config, section), {key: value}, section)
-    return config
+    return _check(config)

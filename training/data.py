@@ -49,9 +49,13 @@ def _read(path: str, size: int) -> np.ndarray:
 
 
 def load_split(
-    prepared: str, split: str | None, size: int, limit: int = 0, originals: list[str] | None = None
+    prepared: str,
+    split: str | list[str] | None,
+    size: int,
+    limit: int = 0,
+    originals: list[str] | None = None,
 ) -> FaceSet:
-    """One split of a prepared set, resized once to the network's input size.
+    """One split (or several) of a prepared set, resized once to the network's input size.
 
     `originals` keeps only the rows made from those source file names, in that order.
     """

@@ -180,11 +180,12 @@ def prepare(
     return summary
 
 
-def read_index(prepared_dir: str | Path, split: str | None = None) -> list[dict]:
-    """Rows of a prepared set's index, optionally one split only; `file` made absolute."""
+def read_index(prepared_dir: str | Path, split: str | list[str] | None = None) -> list[dict]:
+    """Rows of a prepared set's index, optionally of one split (or a list of splits); `file` made absolute."""
     root = Path(prepared_dir)
+    wanted = None if split is None else {split} if isinstance(split, str) else set(split)
     with open(root / INDEX, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if split is None or row["split"] == split]
+        rows = [row for row in csv.DictReader(handle) if wanted is None or row["split"] in wanted]
     for row in rows:
         row["file"] = str(root / row["file"])
         row["age"] = float(row["age"])
