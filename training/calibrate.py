@@ -90,3 +90,23 @@ def calibrate(
 
         reliability_diagram(logits, faces.ages, before_cfg, meta.model, CHECK_THRESHOLDS, Path(plot))
     return figures
+
+
+def copy_calibration(checkpoint: str | Path, like: str | Path, out: str | Path | None = None) -> dict:
+    """Give `checkpoint` the temperature `like` was fitted, for a member retrained on train + validation.
+
+    Such a member has no held-out split left to fit on; the validation run of its recipe (`like`) has.
+    """
+    from inference_service.vision.engines import file_sha256
+
+    source, meta = read_metadata(like), read_metadata(checkpoint)
+    if source.model.arch != meta.model.arch or source.model.input_size != meta.model.input_size:
+        raise ValueError(f"{like} is not the same network and input size as {checkpoint}")
+    figures = {
+        **source.metrics.get("calibration", {}),
+        "copied_from": {"file": Path(like).name, "sha256": file_sha256(Path(like))},
+    }
+    meta.model = ModelConfig.from_dict({**meta.model.to_dict(), "temperature": source.model.temperature})
+    meta.metrics = {**meta.metrics, "calibration": figures}
+    rewrite_metadata(checkpoint, meta, out or checkpoint)
+    return figures

@@ -182,14 +182,21 @@ def _ensemble(args: argparse.Namespace) -> int:
     from .ensemble import fit_ensemble
 
     command = " ".join(["python -m training", *sys.argv[1:]])
-    result = fit_ensemble(args.checkpoints, args.prepared, args.out, args.name, args.version, command)
+    result = fit_ensemble(
+        args.checkpoints, args.prepared, args.out, args.name, args.version, command, args.fit_from
+    )
     print(json.dumps(result))
     return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate
+    from .calibrate import calibrate, copy_calibration
 
+    if args.like:
+        print(json.dumps(copy_calibration(args.checkpoint, args.like, args.out)))
+        return 0
+    if not args.prepared:
+        raise SystemExit("calibrate: --prepared is required (or --like)")
     print(json.dumps(calibrate(args.checkpoint, args.prepared, args.out, args.split, args.device, args.plot)))
     return 0
 
@@ -356,8 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate", help="fit the age distribution's temperature on a split; write it into the checkpoint"
     )
     cmd.add_argument("--checkpoint", required=True)
-    cmd.add_argument("--prepared", required=True, help="prepared set the model was trained on")
+    cmd.add_argument("--prepared", help="prepared set the model was trained on")
     cmd.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to fit on")
+    cmd.add_argument(
+        "--like",
+        help="copy this checkpoint's temperature instead (the validation run of a train+val retrain)",
+    )
     cmd.add_argument("--out", help="write the calibrated checkpoint here (default: in place)")
     cmd.add_argument("--plot", help="write a reliability diagram (PNG) here")
     cmd.add_argument("--device", default="auto")
@@ -424,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--name", default="age-ensemble-utkface")
     cmd.add_argument("--version", required=True)
+    cmd.add_argument(
+        "--fit-from",
+        help="take rule, weights and temperature from this ensemble file (fitted on validation) instead of "
+        "fitting: for members retrained on train + validation, in the same order as its members",
+    )
     cmd.set_defaults(handler=_ensemble)
 
     cmd = commands.add_parser(

@@ -96,16 +96,8 @@ def calibration_record(pooled: np.ndarray, faces: FaceSet, config: ModelConfig, 
     }
 
 
-def fit_ensemble(
-    checkpoints: list[str | Path],
-    prepared: str | Path,
-    out: str | Path,
-    name: str,
-    version: str,
-    command: str,
-) -> dict:
-    """Fit weights, rule and temperature on validation; write `out`; score and record the test split."""
-    out, folder = Path(out), Path(out).parent.resolve()
+def _fitted(checkpoints: list[str | Path], prepared: str | Path) -> dict:
+    """Rule, weights and temperature chosen on validation, with the figures that chose them."""
     logits, configs, faces = validation_logits(checkpoints, prepared)
     ages = faces.ages.numpy().astype(np.float32)
     tried = combinations_report([Path(c).name for c in checkpoints], logits, configs, ages)
@@ -115,6 +107,54 @@ def fit_ensemble(
     temperature = fit_temperature(torch.from_numpy(pooled), faces.ages, configs[0])
     cfg = replace(configs[0], temperature=temperature)
     val = score(decode_output(pooled, cfg), faces.ages, cfg, list(CHECK_THRESHOLDS), faces.groups)
+    metrics = {
+        "val_mae": val["mae"],
+        "val": val,
+        "calibration": calibration_record(pooled, faces, configs[0], temperature),
+        "combinations_tried": tried,
+    }
+    return {
+        "rule": chosen["rule"],
+        "weights": chosen["weights"],
+        "temperature": temperature,
+        "metrics": metrics,
+    }
+
+
+def _fitted_from(reference: str | Path, count: int) -> dict:
+    """What a validation-fitted ensemble chose, for members retrained on train + validation (nothing left
+    held out to fit on); its validation figures stay on record as the ones that chose."""
+    spec = EnsembleSpec.read(reference)
+    if len(spec.members) != count:
+        raise ValueError(f"{reference} has {len(spec.members)} members, not {count}")
+    metrics = {
+        "fit_from": {
+            "file": Path(reference).name,
+            "sha256": file_sha256(Path(reference)),
+            "version": spec.version,
+        },
+        **{
+            k: v
+            for k, v in spec.metrics.items()
+            if k in ("val_mae", "val", "calibration", "combinations_tried")
+        },
+    }
+    return {"rule": spec.rule, "weights": spec.weights, "temperature": spec.temperature, "metrics": metrics}
+
+
+def fit_ensemble(
+    checkpoints: list[str | Path],
+    prepared: str | Path,
+    out: str | Path,
+    name: str,
+    version: str,
+    command: str,
+    fit_from: str | Path | None = None,
+) -> dict:
+    """Fit weights, rule and temperature on validation (or take them from `fit_from`); write `out`; score and
+    record the test split."""
+    out, folder = Path(out), Path(out).parent.resolve()
+    chosen = _fitted_from(fit_from, len(checkpoints)) if fit_from else _fitted(checkpoints, prepared)
     spec = EnsembleSpec(
         name=name,
         version=version,
@@ -123,14 +163,9 @@ def fit_ensemble(
             for c, w in zip(checkpoints, chosen["weights"])
         ],
         rule=chosen["rule"],
-        temperature=temperature,
+        temperature=chosen["temperature"],
         code_version=code_version(),
-        metrics={
-            "val_mae": val["mae"],
-            "val": val,
-            "calibration": calibration_record(pooled, faces, configs[0], temperature),
-            "combinations_tried": tried,
-        },
+        metrics=chosen["metrics"],
     )
     spec.write(out)
     test = evaluate_prepared(
@@ -145,8 +180,8 @@ def fit_ensemble(
         "ensemble": str(out),
         "rule": spec.rule,
         "weights": chosen["weights"],
-        "temperature": temperature,
-        "val_mae": val["mae"],
+        "temperature": spec.temperature,
+        "val_mae": chosen["metrics"].get("val_mae"),
         "test_mae": test["mae"],
-        "combinations_tried": tried,
+        "combinations_tried": chosen["metrics"].get("combinations_tried"),
     }

@@ -86,3 +86,11 @@ def test_precision_resolves_per_device() -> None:
     assert use_bf16("auto", torch.device("cuda")) and use_bf16("auto", cpu) == cpu_info().native_bf16
     with pytest.raises(ValueError, match=r"run\.precision must be auto, bf16 or fp32"):
         use_bf16("fp16", cpu)
+
+
+def test_train_splits_never_include_test() -> None:
+    assert load_config(None, ["data.train_splits=train,val"]).data.train_splits == ["train", "val"]
+    with pytest.raises(ValueError, match=r"data\.train_splits must be"):
+        load_config(None, ["data.train_splits=train,test"])
+    with pytest.raises(ValueError, match=r"data\.train_splits must be"):
+        load_config(None, ["data.train_splits=val"])

@@ -332,3 +332,48 @@ def test_an_ensemble_is_fitted_on_validation_and_scored_on_test(
     assert bootstrap["mae"]["new"] == pytest.approx(fitted["test_mae"], abs=1e-3)
     low, high = bootstrap["interval_95"]
     assert low <= bootstrap["difference"] <= high and bootstrap["new_is_better"] == (high < 0)
+
+
+def test_a_member_retrained_on_train_and_val_takes_its_fit_from_the_validation_run(
+    run_dir: Path, tiny_prepared: Path, tmp_path: Path
+) -> None:
+    """data.train_splits = train,val keeps the last epoch; the member's temperature (calibrate --like) and the
+    ensemble's rule, weights and temperature (ensemble --fit-from) come from the validation run's fit."""
+    from inference_service.vision.checkpoint import read_metadata
+
+    held_out, retrained = tmp_path / "held-out", tmp_path / "retrained"
+    _train_tiny_mobilenet(tiny_prepared, held_out)
+    run_cli(
+        "train",
+        *TINY_TRAIN,
+        "optim.epochs=2",
+        "model.arch=mobilenet_v2",
+        "model.init=imagenet-offline",
+        "data.train_splits=train,val",
+        f"data.prepared={tiny_prepared}",
+        f"run.out_dir={retrained}",
+    )
+    sizes = json.loads((tiny_prepared / "summary.json").read_text())["split_sizes"]
+    assert f"train {sizes['train'] + sizes['val']}," in (retrained / "train.log").read_text()
+    assert (
+        json.loads((retrained / "metrics.json").read_text())["best_epoch"] == 2
+    )  # the last, whatever val said
+    member = retrained / "best.safetensors"
+    run_cli("calibrate", "--checkpoint", str(member), "--like", str(held_out / "best.safetensors"))
+    like = read_metadata(held_out / "best.safetensors")
+    assert read_metadata(member).model.temperature == like.model.temperature
+    reference = tmp_path / "validation-fit.json"
+    first = [str(run_dir / "best.safetensors"), str(held_out / "best.safetensors")]
+    run_cli(
+        "ensemble", *first, "--prepared", str(tiny_prepared), "--out", str(reference), "--version", "0.0.1"
+    )
+    out = tmp_path / "retrained.json"
+    run_cli(
+        "ensemble", first[0], str(member), "--prepared", str(tiny_prepared), "--out", str(out),
+        "--version", "0.0.2", "--fit-from", str(reference),
+    )  # fmt: skip
+    fitted, written = json.loads(reference.read_text()), json.loads(out.read_text())
+    for key in ("rule", "temperature"):
+        assert written[key] == fitted[key]
+    assert [m["weight"] for m in written["members"]] == [m["weight"] for m in fitted["members"]]
+    assert written["metrics"]["fit_from"]["file"] == reference.name and written["metrics"]["test"]["n"] >= 10
