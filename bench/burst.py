@@ -8,7 +8,9 @@ at a time (the cores' rate), then runs the burst: `--clients` clients, `--concur
 its own keep-alive connection. Prints one JSON object: goodput (answers per second over the burst) against
 the one-at-a-time rate, the 503s (count, latency p99, whether each carried Retry-After), the admitted
 requests' latency p50/p99, clients that gave up after 503s, clients admitted and then timed out, any other
-status, and whether /health answers after. `make burst` runs it with the defaults; the test suite runs a
+status, and whether /health answers after; and, from /metrics, where the time went: the inference thread's
+busy share of the run, its seconds per image under the burst (against the one-at-a-time time) and the images
+dropped because their client had gone. `make burst` runs it with the defaults; the test suite runs a
 small version (tests/inference_service/test_overload.py). Figures: docs/reliability.md.
 """
 
@@ -91,6 +93,41 @@ def polite_client(client: httpx.Client, url: str, photo: bytes, give_up_s: float
         time.sleep(wait)
 
 
+def scrape(base: str) -> dict[str, float]:
+    """The service's /metrics as {sample name with labels: value}."""
+    samples = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+COMPUTE_STAGES = ("detect", "align", "age")  # what the inference thread does per image
+
+
+def time_spent(before: dict[str, float], after: dict[str, float], run_s: float) -> dict:
+    """Where the burst's time went, from /metrics before and after: the inference thread's busy share of the
+    run, its seconds per image under the burst, and the images dropped because their client had gone."""
+
+    def grew(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    busy = sum(grew(f'age_stage_duration_seconds_sum{{stage="{stage}"}}') for stage in COMPUTE_STAGES)
+    computed = grew('age_stage_duration_seconds_count{stage="detect"}')
+    return {
+        "computed_images": int(computed),
+        "inference_busy_share": round(busy / run_s, 3),
+        "compute_per_image_s": round(busy / computed, 3) if computed else None,
+        "decode_per_image_s": round(
+            grew('age_stage_duration_seconds_sum{stage="decode"}')
+            / max(1.0, grew('age_stage_duration_seconds_count{stage="decode"}')),
+            3,
+        ),
+        "abandoned": int(grew("age_requests_abandoned_total")),
+    }
+
+
 def one_at_a_time(url: str, photo: bytes, repeats: int = 5) -> float:
     """The median seconds of the photo sent alone (after one warm-up request)."""
     with httpx.Client(timeout=120) as client:
@@ -160,7 +197,9 @@ def main() -> int:
             raise TimeoutError(f"{base} did not become ready")
         photo = args.photo.read_bytes()
         alone_s = one_at_a_time(base + "/predict", photo)
+        before = scrape(base)
         report = burst(base + "/predict", photo, args.clients, args.concurrency, args.give_up_s)
+        report.update(time_spent(before, scrape(base), report["run_s"]))
         report.update(
             photo=args.photo.name,
             one_at_a_time_s=round(alone_s, 3),

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.burst import burst
+from bench.burst import burst, scrape
 from inference_service.settings import Settings
 
 from .server import DLIB, PHOTOS, ServerProcess
@@ -32,15 +32,6 @@ PEXELS = sorted((PHOTOS / "pexels").glob("*.jpg"))  # phone-sized photos: portra
 UPLOADS, CLIENTS, CLIENT_TIMEOUT_S = 128, 32, 30.0
 BURST_ALLOWANCE = 1.5
 MiB = 1024 * 1024
-
-
-def _metrics(url: str) -> dict[str, float]:
-    samples = {}
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 def _start(service_config: Path, folder: Path, **env: str) -> ServerProcess:
@@ -118,9 +109,9 @@ def test_a_burst_is_answered_within_the_wait_bound(door: ServerProcess) -> None:
     and the answered ones wait no longer than the bound plus one request's own service time."""
     photos = _photos()
     service_s = _service_time(door.url, photos)  # also teaches the door these photos' cost
-    before = _metrics(door.url)
+    before = scrape(door.url)
     results = _burst(door.url, photos)
-    after = _metrics(door.url)
+    after = scrape(door.url)
     reasons = _refused(before, after)
     statuses = [status for status, _, _ in results]
     answered = sorted(seconds for status, seconds, _ in results if status == 200)
@@ -135,7 +126,7 @@ def test_a_burst_is_answered_within_the_wait_bound(door: ServerProcess) -> None:
     p99 = float(np.percentile(answered, 99))
     print(f"burst: p50 {statistics.median(answered):.2f} s, p99 {p99:.2f} s; {summary}")  # pytest -s
     assert p99 <= bound + service_s, f"p99 {p99:.2f} s; {summary}"
-    after = _metrics(door.url)
+    after = scrape(door.url)
     assert after["age_queue_expected_wait_seconds"] == 0 and after["age_images_in_flight"] == 0
 
 
@@ -178,7 +169,7 @@ def _peaks_during(proc: ServerProcess, work: threading.Thread) -> tuple[float, f
     work.start()
     while work.is_alive():
         rss = max(rss, proc.rss_mb())
-        held = max(held, _metrics(proc.url)["age_queued_upload_bytes"])
+        held = max(held, scrape(proc.url)["age_queued_upload_bytes"])
         time.sleep(0.01)
     return rss, held
 
@@ -239,7 +230,7 @@ def test_a_request_whose_client_went_away_is_dropped_before_it_is_computed(door:
         + photo
         + f"\r\n--{boundary}--\r\n".encode()
     )
-    before = _metrics(door.url)
+    before = scrape(door.url)
     sockets = [_send_and_leave(door.port, body, boundary) for _ in range(12)]
     for sock in sockets[6:]:
         sock.close()
@@ -248,9 +239,9 @@ def test_a_request_whose_client_went_away_is_dropped_before_it_is_computed(door:
         assert sock.recv(12) == b"HTTP/1.1 200"
         sock.close()
     deadline = time.monotonic() + CLIENT_TIMEOUT_S
-    while _metrics(door.url)["age_images_in_flight"] > 0 and time.monotonic() < deadline:
+    while scrape(door.url)["age_images_in_flight"] > 0 and time.monotonic() < deadline:
         time.sleep(0.2)
-    after = _metrics(door.url)
+    after = scrape(door.url)
     computed = after["age_faces_per_image_count"] - before.get("age_faces_per_image_count", 0)
     dropped = after.get("age_requests_abandoned_total", 0) - before.get("age_requests_abandoned_total", 0)
     print(f"clients gone: {computed:.0f} computed, {dropped:.0f} dropped of 12")
