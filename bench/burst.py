@@ -17,7 +17,6 @@ small version (tests/inference_service/test_overload.py). Figures: docs/reliabil
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -174,7 +173,7 @@ def burst(url: str, photo: bytes, clients: int, concurrency: int, give_up_s: flo
 
 def main() -> int:
     sys.path.insert(0, str(REPO))
-    from processes import free_port, stop_gracefully, wait_ready
+    from processes import emit, free_port, stop_gracefully, wait_ready
 
     from inference_service.settings import Settings
     from inference_service.vision.devices import cpu_info
@@ -210,9 +209,7 @@ def main() -> int:
         )
     finally:
         stop_gracefully(proc)
-    print(json.dumps(report))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    emit(report, args.out)
     return 0
 
 

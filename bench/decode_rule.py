@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 sys.path.insert(0, str(ROOT))
 from bench.ground_truth import marked_faces  # noqa: E402
-from inference_service.video.tracks import iou  # noqa: E402
+from inference_service.vision.boxes import iou  # noqa: E402
 
 PHONE_SIDE = 4000  # a 12-megapixel phone photo's longer side
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from processes import emit
 
 from inference_service.inference import pipeline_from_settings
 from inference_service.settings import Settings
@@ -123,9 +124,7 @@ def main() -> None:
         "combined": {str(cap): summary([combine(c, cap) for c in per_chip], ages, config) for cap in CAPS},
         "page_cap": LIVE["maxEffectiveFrames"],
     }
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmark import ROOT, running
 from playwright.sync_api import Page, sync_playwright
-from processes import HOST, free_port
+from processes import HOST, emit, free_port
 
 from inference_service.vision.devices import cpu_info
 from scripts.fake_camera import CHROMIUM, CHROMIUM_FLAGS, FAKE_CAMERA_FLAGS, pan_y4m
@@ -144,9 +144,7 @@ def main() -> None:
             finally:
                 browser.close()
             print(name, json.dumps(report["scenes"][name]), flush=True)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Benchmarks import it as `processes` (their own folder is on the path); tests as 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,13 @@ import time
 import urllib.request
 
 HOST = "127.0.0.1"
+
+
+def emit(report: dict, out=None) -> None:
+    """Print a benchmark's JSON report; also write it (indented) to `out`, a Path, when given."""
+    print(json.dumps(report))
+    if out:
+        out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""What a refused upload costs the service: its body drained on a kept-alive connection, or the connection closed.
+"""What a refused upload costs the service: its body drained on a kept-alive connection, or the connection
+closed.
 
     python bench/refusal_cost.py [--requests 300] [--photo PATH] [--config FILE]
 
@@ -40,7 +41,7 @@ def hold_the_door(host: str, port: int, declared: int) -> socket.socket:
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
     )
     part = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     )
     sock.sendall(head.encode() + part.encode() + b"\xff" * (declared // 2))

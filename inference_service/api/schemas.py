@@ -243,6 +243,7 @@ class ModelCard(BaseModel):
                     "nms_threshold": 0.4,
                     "max_side": 1024,
                     "min_face": 0.0,
+                    "small_face": 24.0,
                     "runtime": "onnxruntime",
                     "threads": 0,
                     "max_faces": 100,

@@ -20,19 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..vision.boxes import iou
+
 MATCH_IOU = 0.2
 MISS_FRAMES = 2
 MAX_EFFECTIVE_FRAMES = 1
 FLOOR = 1e-7  # a rounded zero must not veto an age for good
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    overlap = width * height
-    return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
 
 
 def match(

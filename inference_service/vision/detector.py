@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from .boxes import iou
 from .options import DetectorOptions
 
 
@@ -30,6 +31,14 @@ class Detection:
     @property
     def area(self) -> float:
         return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
+    @property
+    def short_side(self) -> float:
+        return float(min(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+    def shifted(self, dx: float, dy: float) -> Detection:
+        offset = np.array([dx, dy], dtype=np.float32)
+        return Detection(self.box + np.tile(offset, 2), self.score, self.landmarks + offset)
 
 
 class FaceDetector(Protocol):
@@ -138,15 +147,38 @@ class RetinaFaceDetector:
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         sy = small.shape[0] / height
         sx = small.shape[1] / width
-        detections = self._detect_raw(small)
-        return [
+        found = [
             Detection(
                 box=d.box / np.array([sx, sy, sx, sy], dtype=np.float32),
                 score=d.score,
                 landmarks=d.landmarks / np.array([sx, sy], dtype=np.float32),
             )
-            for d in detections
+            for d in self._detect_raw(small)
         ]
+        if scale < 1.0 and self.options.small_face > 0:
+            found = self._with_tiles(image, found, self.options.small_face / scale)
+        return found
+
+    def _with_tiles(self, image: np.ndarray, found: list[Detection], small_px: float) -> list[Detection]:
+        """Add what a full-resolution pass finds in the tiles around faces under `small_px` (full-resolution
+        pixels): in a crowd, the faces the shrunk copy missed sit beside the small ones it found."""
+        small = [d for d in found if d.short_side < small_px]
+        if not small:
+            return found
+        overlap = math.ceil(2 * small_px)  # a small face lies wholly inside at least one tile
+        tiled = []
+        for x0, y0, x1, y1 in tiles_around(
+            image.shape[:2], [d.box for d in small], self.options.max_side, overlap
+        ):
+            for d in self._detect_raw(np.ascontiguousarray(image[y0:y1, x0:x1])):
+                inner = _clear_of_cuts(
+                    d.box, (x1 - x0, y1 - y0), (x0 > 0, y0 > 0, x1 < image.shape[1], y1 < image.shape[0])
+                )
+                if d.short_side < overlap and inner:
+                    tiled.append(d.shifted(x0, y0))
+        large = [d for d in found if d.short_side >= small_px]
+        merged = _keep_unless_overlapping(large + _by_score(tiled) + small, self.options.nms_threshold)
+        return _by_score(merged)
 
     def _detect_raw(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
@@ -189,3 +221,47 @@ class RetinaFaceDetector:
                 )
             )
         return result
+
+
+def tiles_around(
+    shape: tuple[int, int], boxes: list[np.ndarray], side: int, overlap: int
+) -> list[tuple[int, int, int, int]]:
+    """The tiles (x0, y0, x1, y1) of a grid over an image of `shape` (side `side`, overlapping by `overlap`)
+    that any of `boxes` touches."""
+    height, width = shape
+    step = max(1, side - overlap)
+    starts_x = range(0, max(1, width - overlap), step)
+    starts_y = range(0, max(1, height - overlap), step)
+    chosen = []
+    for y0 in starts_y:
+        for x0 in starts_x:
+            x1, y1 = min(width, x0 + side), min(height, y0 + side)
+            if any(b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0 for b in boxes):
+                chosen.append((x0, y0, x1, y1))
+    return chosen
+
+
+def _clear_of_cuts(box: np.ndarray, size: tuple[int, int], cut: tuple[bool, bool, bool, bool]) -> bool:
+    """Whether `box` keeps off the tile's edges that cut the image (left, top, right, bottom): a face
+    touching one may be a part of a face."""
+    margin, (width, height) = 2.0, size
+    return not (
+        (cut[0] and box[0] < margin)
+        or (cut[1] and box[1] < margin)
+        or (cut[2] and box[2] > width - margin)
+        or (cut[3] and box[3] > height - margin)
+    )
+
+
+def _by_score(detections: list[Detection]) -> list[Detection]:
+    return sorted(detections, key=lambda d: -d.score)
+
+
+def _keep_unless_overlapping(ordered: list[Detection], threshold: float) -> list[Detection]:
+    """Greedy suppression in the given order of preference: a face is kept unless its IoU with a kept one
+    exceeds `threshold`."""
+    kept: list[Detection] = []
+    for candidate in ordered:
+        if all(iou(candidate.box, k.box) <= threshold for k in kept):
+            kept.append(candidate)
+    return kept

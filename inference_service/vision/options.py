@@ -26,6 +26,9 @@ class DetectorOptions(BaseModel):
     nms_threshold: float = Field(0.4, gt=0.0, le=1.0)
     max_side: int = Field(1024, ge=64, le=8192)  # longest side of the copy the detector sees
     min_face: float = Field(0.0, ge=0.0)  # drop faces whose shorter side is below this many pixels
+    # A face whose shorter side is below this many pixels in the shrunk copy sends the tiles around it to a
+    # second pass at full resolution, where the faces too small for the copy are found; 0 = off.
+    small_face: float = Field(24.0, ge=0.0)
     runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"  # what runs the graph (fp32 either way)
     threads: int = Field(0, ge=0, le=256)  # the runtime's threads; 0 = its default (all cores)
     max_faces: int = Field(100, ge=1, le=10_000)  # more faces: the largest are kept, "truncated": true

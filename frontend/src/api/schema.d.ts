@@ -375,6 +375,7 @@ export interface components {
          *         "nms_threshold": 0.4,
          *         "runtime": "onnxruntime",
          *         "score_threshold": 0.9,
+         *         "small_face": 24,
          *         "threads": 0
          *       },
          *       "device": "cpu",

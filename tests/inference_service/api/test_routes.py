@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench.ground_truth import marked_faces
 from inference_service.settings import Settings
-from inference_service.video.tracks import iou
+from inference_service.vision.boxes import iou
 from inference_service.vision.pipeline import FacePipeline
 
 from ..conftest import (
