@@ -499,7 +499,9 @@ class Trainer:
 
         plot_history(self.history, self.out / "curves.png")
         best = self.out / "best.safetensors"
-        if best.exists():
+        if best.exists() and self.keep_last:
+            log.info("not calibrated: validation was trained on (calibrate --like its validation run)")
+        elif best.exists():
             sample_grid(best, self.val_set, self.out / "samples.png")
             from .calibrate import calibrate  # the distribution's temperature, fitted on the validation split
 
@@ -542,7 +544,11 @@ def _export(
         model=mcfg,
         name=config.run.name,
         version=config.run.version,
-        metrics={"val_mae": round(best["val_mae"], 3), "epoch": best["epoch"]},
+        # Validation trained on is no held-out figure: it is recorded under another name.
+        metrics={
+            ("val_mae_trained_on" if trainer.keep_last else "val_mae"): round(best["val_mae"], 3),
+            "epoch": best["epoch"],
+        },
         data={
             "prepared": config.data.prepared,
             "train_size": len(trainer.train_set),

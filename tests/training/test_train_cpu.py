@@ -359,6 +359,7 @@ def test_a_member_retrained_on_train_and_val_takes_its_fit_from_the_validation_r
         json.loads((retrained / "metrics.json").read_text())["best_epoch"] == 2
     )  # the last, whatever val said
     member = retrained / "best.safetensors"
+    assert set(read_metadata(member).metrics) == {"val_mae_trained_on", "epoch"}
     run_cli("calibrate", "--checkpoint", str(member), "--like", str(held_out / "best.safetensors"))
     like = read_metadata(held_out / "best.safetensors")
     assert read_metadata(member).model.temperature == like.model.temperature
