@@ -6,7 +6,8 @@ Plain post-training quantization of the age network keeps the MAE but moves sing
 accuracy control therefore gets a metric that measures exactly that: how far the int8 ages move
 from the fp32 ages on validation faces. It leaves the layers that move them most in floating
 point until the mean move is within `max_move` year. The int8 logits are a little sharper or
-flatter than fp32's, so the temperature is fitted again on the whole validation split and stored
+flatter than fp32's, so the temperature is fitted again on the whole validation split (for a member
+trained on validation too: the checkpoint's own, scaled by int8's sharpness against fp32 there) and stored
 in the graph, with the checkpoint's sha256: the engine refuses a graph made from other weights.
 """
 
@@ -91,6 +92,11 @@ def quantize(
     ages = torch.from_numpy(val_ages)
     uncalibrated = ModelConfig.from_dict({**cfg.to_dict(), "temperature": 1.0})
     temperature = fit_temperature(logits, ages, uncalibrated)
+    if "val" in (meta.training_config.get("data", {}).get("train_splits") or ["train"]):
+        # Validation was trained on: a fit there is too sharp. Keep the checkpoint's temperature (from its
+        # validation run, `calibrate --like`), scaled by how much sharper int8 is than fp32 on those faces.
+        fp32_logits = torch.from_numpy(_flip_averaged_logits(fp32_compiled, val))
+        temperature = cfg.temperature * temperature / fit_temperature(fp32_logits, ages, uncalibrated)
     calibrated = ModelConfig.from_dict({**cfg.to_dict(), "temperature": temperature})
     path = Path(out) if out else Int8Graph.beside(Path(checkpoint))
     graph = Int8Graph(path, checkpoint_sha256=file_sha256(Path(checkpoint)), temperature=temperature)

@@ -363,6 +363,12 @@ def test_a_member_retrained_on_train_and_val_takes_its_fit_from_the_validation_r
     run_cli("calibrate", "--checkpoint", str(member), "--like", str(held_out / "best.safetensors"))
     like = read_metadata(held_out / "best.safetensors")
     assert read_metadata(member).model.temperature == like.model.temperature
+    printed = run_cli(
+        "quantize", "--checkpoint", str(member), "--prepared", str(tiny_prepared),
+        "--calibration-faces", "32", "--control-faces", "16", "--max-move", "10",
+    )  # fmt: skip
+    int8_temperature = json.loads(printed.stdout.strip().splitlines()[-1])["temperature"]
+    assert 0.5 < int8_temperature / like.model.temperature < 2  # its own, scaled by int8's sharpness
     reference = tmp_path / "validation-fit.json"
     first = [str(run_dir / "best.safetensors"), str(held_out / "best.safetensors")]
     run_cli(
