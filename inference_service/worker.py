@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -129,9 +130,9 @@ def below_inference(work: Callable[..., Any], niceness: int) -> Callable[..., An
     """
 
     def run(*args: Any) -> Any:
-        if niceness and not getattr(_lowered, "done", False):
-            _lowered.done = True
-            with contextlib.suppress(OSError, AttributeError):  # not Linux: as it was
+        if niceness and sys.platform == "linux" and not getattr(_lowered, "done", False):
+            _lowered.done = True  # elsewhere an id is not a thread's, and nothing is changed
+            with contextlib.suppress(OSError):
                 thread = threading.get_native_id()
                 os.setpriority(
                     os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness)
