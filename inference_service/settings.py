@@ -134,9 +134,6 @@ class Settings(BaseSettings):
     max_queue_wait_s: float = Field(5.0, gt=0, le=600)
     max_queued_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
     decode_threads: int = Field(2, ge=1, le=64)
-    # Decode threads run this much nicer than the inference thread (Linux niceness, 0-19; 0 = the same):
-    # under a burst, decoding the next uploads must not take the cores from the image being computed.
-    decode_niceness: int = Field(10, ge=0, le=19)
     retry_after_s: int = Field(1, ge=1, le=3600)  # Retry-After while the models load
     upload_timeout_s: float = Field(30.0, gt=0, le=3600)  # the whole body must arrive within this
     shutdown_timeout_s: float = Field(30.0, gt=0)

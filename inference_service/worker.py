@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -117,29 +115,6 @@ class InferenceWorker:
         self.admission.finish(job.work, time.perf_counter() - started)
         with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
             job.loop.call_soon_threadsafe(setter, job.future, outcome)
-
-
-_lowered = threading.local()
-
-
-def below_inference(work: Callable[..., Any], niceness: int) -> Callable[..., Any]:
-    """`work`, run on a thread made `niceness` nicer first (once per thread; Linux sets it per thread).
-
-    The inference thread's runtimes split each image over all cores; a decode that takes one of them
-    stalls the whole step. Nicer, a decode uses what the inference leaves and no longer slows it.
-    """
-
-    def run(*args: Any) -> Any:
-        if niceness and sys.platform == "linux" and not getattr(_lowered, "done", False):
-            _lowered.done = True  # elsewhere an id is not a thread's, and nothing is changed
-            with contextlib.suppress(OSError):
-                thread = threading.get_native_id()
-                os.setpriority(
-                    os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness)
-                )
-        return work(*args)
-
-    return run
 
 
 async def _until_disconnect(receive: Receive) -> None:

@@ -15,7 +15,7 @@ from ..inference import ModelRuntime
 from ..settings import Settings
 from ..video.frames import sample_frames
 from ..vision.decode import DecodedImage, ImageError, decode_image, decoded_bytes
-from ..worker import InferenceFailed, NotReady, below_inference
+from ..worker import InferenceFailed, NotReady
 from .deps import DistributionDep, ReadyRuntimeDep, RuntimeDep, SettingsDep, ThresholdsDep
 from .errors import ApiError, documented, error_response, file_too_large, status_of
 from .schemas import BatchResponse, HealthResponse, ModelCard, PredictResponse, ReadyResponse, VideoResponse
@@ -47,9 +47,8 @@ async def _decode(
     """Decode on one of the `decode_threads` once the memory it takes fits under the cap (waiting up to
     `max_queue_wait_s` for it), then hold only the array's."""
     await hold.wait_for(decoded_bytes(data, settings.max_image_pixels), settings.max_queue_wait_s)
-    decode = below_inference(decode_image, settings.decode_niceness)
     decoded = await anyio.to_thread.run_sync(
-        decode, data, settings.max_image_pixels, settings.decode_min_side, limiter=limiter
+        decode_image, data, settings.max_image_pixels, settings.decode_min_side, limiter=limiter
     )
     hold.resize(decoded.pixels.nbytes)
     return decoded
@@ -155,10 +154,9 @@ async def predict_batch(
 
 async def _sample(data: bytearray, limiter: anyio.CapacityLimiter, settings: Settings, hold: Hold) -> list:
     """The video's kept frames, decoded on a decode thread; then held as memory like an image's array."""
-    sample = below_inference(
-        lambda: list(sample_frames(bytes(data), settings.video)), settings.decode_niceness
+    frames = await anyio.to_thread.run_sync(
+        lambda: list(sample_frames(bytes(data), settings.video)), limiter=limiter
     )
-    frames = await anyio.to_thread.run_sync(sample, limiter=limiter)
     hold.resize(sum(frame.pixels.nbytes for frame in frames))
     return frames
 
