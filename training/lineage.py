@@ -57,6 +57,7 @@ ADDED_AFTER_RUN: dict[str, tuple[Any, str]] = {
     "optim.distill_views": ("stored", "teachers saw the stored crops only, before views were a choice"),
     "optim.mixup_alpha": (0.0, "no mixup before it existed"),
     "run.precision": ("fp32", "fp32 was the only precision before bf16 autocast existed"),
+    "data.train_splits": (["train"], "the training split alone was trained on before the key existed"),
 }
 # Keys a recorded config holds that the dataclasses no longer have, each with the value today's code always
 # does (ANY: the run never read it) and why the key went: config.REMOVED_KEYS, which also refuses them in a
