@@ -17,9 +17,7 @@ small version (tests/inference_service/test_overload.py). Figures: docs/reliabil
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -173,7 +171,7 @@ def burst(url: str, photo: bytes, clients: int, concurrency: int, give_up_s: flo
 
 def main() -> int:
     sys.path.insert(0, str(REPO))
-    from processes import emit, free_port, stop_gracefully, wait_ready
+    from processes import emit, running_service
 
     from inference_service.settings import Settings
     from inference_service.vision.devices import cpu_info
@@ -186,14 +184,7 @@ def main() -> int:
     parser.add_argument("--config", default=str(REPO / "service.cfg"))
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AGE_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "inference_service", "--config", args.config, "--port", str(port)]
-    proc = subprocess.Popen(command, cwd=REPO, env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        if not wait_ready(base, 600, proc):
-            raise TimeoutError(f"{base} did not become ready")
+    with running_service(args.config) as (_, base):
         photo = args.photo.read_bytes()
         alone_s = one_at_a_time(base + "/predict", photo)
         before = scrape(base)
@@ -207,8 +198,6 @@ def main() -> int:
             health_after=httpx.get(base + "/health", timeout=5).status_code == 200,
             cpu=cpu_info().describe(),
         )
-    finally:
-        stop_gracefully(proc)
     emit(report, args.out)
     return 0
 

@@ -1,7 +1,7 @@
 """Helpers for the scripts and tests that start a real server process and measure it.
 
-One copy of each: a free loopback port, waiting for /ready, a memory figure and CPU time from /proc, and a
-graceful stop.
+One copy of each: a free loopback port, waiting for /ready, a memory figure and CPU time from /proc, a
+graceful stop, a fresh service for the length of a block, and a benchmark's JSON report.
 Benchmarks import it as `processes` (their own folder is on the path); tests as `bench.processes`.
 """
 
@@ -12,8 +12,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 HOST = "127.0.0.1"
 
@@ -79,3 +85,20 @@ def stop_gracefully(process: subprocess.Popen, timeout: float = 30.0) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+@contextmanager
+def running_service(config: str, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A fresh `python -m inference_service` on a free port with `config` and `AGE_*` variables `env`, for the
+    block: (its process, its base URL) once /ready answers; stopped gracefully after."""
+    port = free_port()
+    variables = {**os.environ, "PYTHONPATH": str(REPO), "AGE_LOG_LEVEL": "warning", **env}
+    command = [sys.executable, "-m", "inference_service", "--config", config, "--port", str(port)]
+    process = subprocess.Popen(command, cwd=REPO, env=variables)
+    try:
+        base = f"http://{HOST}:{port}"
+        if not wait_ready(base, 600, process):
+            raise TimeoutError(f"{base} did not become ready")
+        yield process, base
+    finally:
+        stop_gracefully(process)

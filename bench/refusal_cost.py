@@ -17,14 +17,12 @@ the client's latency p50/p99. Prints one JSON object. Figure: docs/reliability.m
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,9 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 GROUP = REPO.parent / "shared" / "data" / "photos" / "dlib_examples" / "bald_guys.jpg"
 
 
-def hold_the_door(host: str, port: int, declared: int) -> socket.socket:
-    """An upload that declares `declared` bytes, sends half and stalls: admitted, never sized."""
-    sock = socket.create_connection((host, port))
+def hold_the_door(base: str, declared: int) -> socket.socket:
+    """An upload to the service at `base` that declares `declared` bytes, sends half and stalls: admitted,
+    never sized."""
+    address = urlsplit(base)
+    host = address.hostname or "127.0.0.1"
+    sock = socket.create_connection((host, address.port or 80))
     boundary = "holdthedoor"
     head = (
         f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
@@ -74,7 +75,7 @@ def refusals(url: str, photo: bytes, count: int, close: bool, pid: int) -> dict:
 def main() -> int:
     sys.path.insert(0, str(REPO / "bench"))
     sys.path.insert(0, str(REPO))
-    from processes import HOST, free_port, stop_gracefully, wait_ready
+    from processes import emit, running_service
 
     from inference_service.vision.devices import cpu_info
 
@@ -83,22 +84,13 @@ def main() -> int:
     parser.add_argument("--photo", type=Path, default=GROUP)
     parser.add_argument("--config", default=str(REPO / "service.cfg"))
     args = parser.parse_args()
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "AGE_LOG_LEVEL": "warning",
+    shut = {
         "AGE_MAX_QUEUE_WAIT_S": "0.05",
         "AGE_UPLOAD_TIMEOUT_S": "600",
-    }
-    command = [sys.executable, "-m", "inference_service", "--config", args.config, "--port", str(port)]
-    proc = subprocess.Popen(command, cwd=REPO, env=env)
-    try:
-        base = f"http://{HOST}:{port}"
-        if not wait_ready(base, 600, proc):
-            raise TimeoutError(f"{base} did not become ready")
+    }  # one stalled upload shuts the door
+    with running_service(args.config, **shut) as (proc, base):
         photo = args.photo.read_bytes()
-        holder = hold_the_door(HOST, port, 4 * len(photo))
+        holder = hold_the_door(base, 4 * len(photo))
         time.sleep(0.5)
         report: dict = {"photo": args.photo.name, "photo_bytes": len(photo), "requests": args.requests}
         for mode, close in (("warm-up", False), ("drain", False), ("close", True), ("drain again", False)):
@@ -107,9 +99,7 @@ def main() -> int:
         report.pop("warm-up")
         holder.close()
         report["cpu"] = cpu_info().describe()
-    finally:
-        stop_gracefully(proc)
-    print(json.dumps(report))
+    emit(report)
     return 0
 
 

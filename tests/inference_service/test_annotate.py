@@ -237,19 +237,27 @@ def _kill_when_parts_appear(args: list[str], env: dict[str, str], out: Path, par
     return len(list(out.glob("*.parquet")))
 
 
+def _parted_run(
+    service_config: Path, tmp_path: Path, chips: list[Path]
+) -> tuple[Path, list[Path], Path, Path, Path]:
+    """A run of `chips` listed in a file, in parts of at most 20 sources: its config, the chips, the list,
+    OUT and the driver's temporary folder."""
+    config = tmp_path / "bulk.cfg"
+    config.write_text(service_config.read_text() + "\n" + BULK + "file_sources = 20\n")
+    listed = tmp_path / "sources.txt"
+    listed.write_text("\n".join(str(p) for p in chips) + "\n")
+    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+    return config, chips, listed, out, driver_tmp
+
+
 @pytest.mark.slow
 def test_a_killed_run_keeps_its_parts_and_resume_does_every_source_exactly_once(
     cluster: RayCluster, client: httpx.Client, service_config: Path, tmp_path: Path
 ) -> None:
     """Parts of at most 20 sources reach OUT as the run goes; SIGKILL to the driver's process group after
     the second part, then --resume: every source once, with the API's answer."""
-    config = tmp_path / "bulk.cfg"
-    config.write_text(service_config.read_text() + "\n" + BULK + "file_sources = 20\n")
-    chips = _chips(120, offset=3)
-    listed = tmp_path / "sources.txt"
-    listed.write_text("\n".join(str(p) for p in chips) + "\n")
-    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
-    driver_tmp.mkdir()
+    config, chips, listed, out, driver_tmp = _parted_run(service_config, tmp_path, _chips(120, offset=3))
     args, env = _command(cluster, config, out, str(listed), tmpdir=driver_tmp)
 
     kept = _kill_when_parts_appear(args, env, out, parts=2)
@@ -291,13 +299,7 @@ def test_a_node_lost_mid_run_leaves_every_source_exactly_once(
     """SIGKILL to the second node's raylet once the first part is on disk: Ray restarts the lost actor's
     work on the node left, and the run finishes with every source in exactly one part (or, had it failed,
     --resume on the node left would finish it)."""
-    config = tmp_path / "bulk.cfg"
-    config.write_text(service_config.read_text() + "\n" + BULK + "file_sources = 20\n")
-    chips = _chips(80, offset=7)
-    listed = tmp_path / "sources.txt"
-    listed.write_text("\n".join(str(p) for p in chips) + "\n")
-    out, driver_tmp = tmp_path / "out", tmp_path / "driver-tmp"
-    driver_tmp.mkdir()
+    config, chips, listed, out, driver_tmp = _parted_run(service_config, tmp_path, _chips(80, offset=7))
     ray_cluster = RayCluster(tmp_path_factory.mktemp("rayk"), nodes=2, cpus=1)
     try:
         ray_cluster.start()
